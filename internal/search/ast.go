@@ -45,6 +45,12 @@ const (
 	OpILike Op = "ILIKE"
 	OpIn    Op = "IN"
 	OpNotIn Op = "NOT IN"
+
+	// IS NULL and IS NOT NULL (MLflow 3.x) apply to run params and tags and
+	// to experiment tags. They carry no Value (its Kind is 0) and test whether
+	// the run or experiment has the key at all.
+	OpIsNull    Op = "IS NULL"
+	OpIsNotNull Op = "IS NOT NULL"
 )
 
 // ValueKind tells which field of Value is set.

@@ -104,7 +104,8 @@ type RunStore interface {
 	LogBatch(ctx context.Context, runID string, metrics []Metric, params []Param, tags []Tag) error
 	// DeleteTag removes a run tag; a missing tag is ErrResourceDoesNotExist.
 	DeleteTag(ctx context.Context, runID, key string) error
-	// GetMetricHistory returns the points of one metric of a run ordered by
-	// step, timestamp and value, starting at offset; limit <= 0 means all.
+	// GetMetricHistory returns the points of one metric of a run ordered as
+	// MLflow orders them (timestamp, step, value), starting at offset; limit <= 0
+	// means all. An unknown run or key gives an empty history, as in MLflow.
 	GetMetricHistory(ctx context.Context, runID, key string, offset, limit int) ([]Metric, error)
 }
