@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+)
+
+func envFrom(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestServerConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		check   func(t *testing.T, c Config)
+		wantErr string
+	}{
+		{name: "defaults", check: func(t *testing.T, c Config) {
+			if c.BackendStoreURI != "sqlite:///mlflow.db" || c.DefaultArtifactRoot != "mlflow-artifacts:/" ||
+				c.Host != "127.0.0.1" || c.Port != 5000 || c.StaticPrefix != "" || c.AllowedHosts != nil || c.LogFormat != "text" {
+				t.Errorf("%+v", c)
+			}
+		}},
+		{name: "port env chain first wins", env: map[string]string{"CDSW_APP_PORT": "1", "CDSW_READONLY_PORT": "2", "PORT": "3", "MLFLOW_PORT": "4"},
+			check: func(t *testing.T, c Config) { wantPort(t, c, 1) }},
+		{name: "port env readonly", env: map[string]string{"CDSW_READONLY_PORT": "2", "PORT": "3", "MLFLOW_PORT": "4"},
+			check: func(t *testing.T, c Config) { wantPort(t, c, 2) }},
+		{name: "port env PORT", env: map[string]string{"PORT": "3", "MLFLOW_PORT": "4"},
+			check: func(t *testing.T, c Config) { wantPort(t, c, 3) }},
+		{name: "port env MLFLOW_PORT", env: map[string]string{"MLFLOW_PORT": "4"},
+			check: func(t *testing.T, c Config) { wantPort(t, c, 4) }},
+		{name: "port flag beats env", args: []string{"--port", "15001"}, env: map[string]string{"PORT": "3"},
+			check: func(t *testing.T, c Config) { wantPort(t, c, 15001) }},
+		{name: "bad port env", env: map[string]string{"PORT": "http"}, wantErr: `environment variable PORT="http" is not a port number`},
+		{name: "bad port flag", args: []string{"--port=70000"}, wantErr: `--port="70000" is not a port number`},
+		{name: "env fallbacks", env: map[string]string{"MLFLOW_BACKEND_STORE_URI": "postgresql://u@h/db", "MLFLOW_DEFAULT_ARTIFACT_ROOT": "/data/a",
+			"MLFLOW_HOST": "0.0.0.0", "MLFLOW_STATIC_PREFIX": "/ml", "MLFLOW_SERVER_ALLOWED_HOSTS": "a.example.com, b.example.com"},
+			check: func(t *testing.T, c Config) {
+				if c.BackendStoreURI != "postgresql://u@h/db" || c.DefaultArtifactRoot != "/data/a" || c.Host != "0.0.0.0" ||
+					c.StaticPrefix != "/ml" || len(c.AllowedHosts) != 2 || c.AllowedHosts[1] != "b.example.com" {
+					t.Errorf("%+v", c)
+				}
+			}},
+		{name: "flags beat env", args: []string{"--host", "::1", "--backend-store-uri", "sqlite:////tmp/x.db"}, env: map[string]string{"MLFLOW_HOST": "0.0.0.0"},
+			check: func(t *testing.T, c Config) {
+				if c.Host != "::1" || c.listenAddr() != "[::1]:5000" || c.BackendStoreURI != "sqlite:////tmp/x.db" {
+					t.Errorf("%+v", c)
+				}
+			}},
+		{name: "prefix without slash", args: []string{"--static-prefix", "ml"}, wantErr: "must begin with a '/'"},
+		{name: "prefix trailing slash", args: []string{"--static-prefix", "/ml/"}, wantErr: "should not end with a '/'"},
+		{name: "prefix braces", args: []string{"--static-prefix", "/{x}"}, wantErr: "must not contain"},
+		{name: "mlruns", args: []string{"--backend-store-uri", "./mlruns"}, wantErr: "file store"},
+		{name: "file uri", args: []string{"--backend-store-uri", "file:///tmp/mlruns"}, wantErr: "file store"},
+		{name: "unknown scheme", args: []string{"--backend-store-uri", "mysql://h/db"}, wantErr: "unsupported scheme"},
+		{name: "log format", args: []string{"--log-format", "xml"}, wantErr: "use text or json"},
+		{name: "log level", args: []string{"--log-level", "loud"}, wantErr: "is not a level"},
+		{name: "json debug", args: []string{"--log-format", "json", "--log-level", "debug"}, check: func(t *testing.T, c Config) {
+			if c.LogFormat != "json" || c.LogLevel.String() != "DEBUG" {
+				t.Errorf("%+v", c)
+			}
+		}},
+		{name: "stray argument", args: []string{"extra"}, wantErr: "usage"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			c, err := parseServerConfig("server", tt.args, envFrom(tt.env), &stderr)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func wantPort(t *testing.T, c Config, p int) {
+	t.Helper()
+	if c.Port != p {
+		t.Errorf("port %d, want %d", c.Port, p)
+	}
+}
+
+func TestRunExitCodes(t *testing.T) {
+	tests := []struct {
+		args     []string
+		code     int
+		inStdout string
+		inStderr string
+	}{
+		{args: []string{"--version"}, code: 0, inStdout: "mltrack "},
+		{args: []string{"--help"}, code: 0, inStdout: "Commands:"},
+		{args: nil, code: 2, inStderr: "Usage:"},
+		{args: []string{"bogus"}, code: 2, inStderr: "unknown command"},
+		{args: []string{"server", "--bogus"}, code: 2, inStderr: "flag provided but not defined"},
+		{args: []string{"server", "--help"}, code: 0, inStderr: "-backend-store-uri"},
+		{args: []string{"ui", "--help"}, code: 0, inStderr: "mltrack ui"},
+		{args: []string{"server", "--backend-store-uri", "./mlruns"}, code: 2, inStderr: "does not support yet"},
+	}
+	for _, tt := range tests {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), tt.args, envFrom(nil), &out, &errb)
+		if code != tt.code || !strings.Contains(out.String(), tt.inStdout) || !strings.Contains(errb.String(), tt.inStderr) {
+			t.Errorf("run(%q) = %d\nstdout: %s\nstderr: %s", tt.args, code, out.String(), errb.String())
+		}
+	}
+}
+
+func TestHelpIsNotAnError(t *testing.T) {
+	_, err := parseServerConfig("server", []string{"-h"}, envFrom(nil), &bytes.Buffer{})
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -1,0 +1,119 @@
+// Command mltrack runs a tracking server that speaks MLflow's REST API.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/mltrack/mltrack/internal/server"
+	"github.com/mltrack/mltrack/internal/store/sqlstore"
+	"github.com/mltrack/mltrack/internal/tracking"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.0.0-dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const topUsage = `Usage: mltrack <command> [flags]
+
+mltrack is a tracking server that speaks MLflow's REST API.
+
+Commands:
+  server    run the tracking server
+  ui        same as server
+
+Flags:
+  --version print the version and exit
+  --help    show this help
+
+Run 'mltrack server --help' for the server's flags.
+`
+
+// run is main without the process: it returns the exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, topUsage)
+		return 2
+	}
+	switch args[0] {
+	case "--version", "-version", "version":
+		fmt.Fprintf(stdout, "mltrack %s\n", version)
+		return 0
+	case "--help", "-help", "-h", "help":
+		fmt.Fprint(stdout, topUsage)
+		return 0
+	case "server", "ui":
+	default:
+		fmt.Fprintf(stderr, "mltrack: unknown command or flag %q\n\n%s", args[0], topUsage)
+		return 2
+	}
+	cfg, err := parseServerConfig(args[0], args[1:], getenv, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	case err != nil:
+		fmt.Fprintf(stderr, "mltrack: %v\n", err)
+		return 2
+	}
+	logger := newLogger(cfg, stderr)
+	if err := serve(ctx, cfg, logger, stdout); err != nil {
+		logger.Error("server stopped", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve opens the store, listens, and serves until ctx is done; then it
+// drains in-flight requests and closes the store.
+func serve(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer) error {
+	store, err := sqlstore.Open(ctx, cfg.BackendStoreURI, sqlstore.Options{
+		DefaultArtifactRoot: cfg.DefaultArtifactRoot, Logger: logger, Now: time.Now,
+	})
+	if err != nil {
+		return fmt.Errorf("open backend store %s: %w", cfg.BackendStoreURI, err)
+	}
+	svc := tracking.NewService(store, tracking.ServiceOptions{Logger: logger})
+	defer func() {
+		if err := svc.Close(); err != nil {
+			logger.Error("closing the store", "error", err)
+		}
+	}()
+	ln, err := net.Listen("tcp", cfg.listenAddr())
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (choose another --host/--port)", cfg.listenAddr(), err)
+	}
+	srv := server.New(server.Options{
+		Service: svc, Logger: logger, StaticPrefix: cfg.StaticPrefix,
+		AllowedHosts: cfg.AllowedHosts, CORSAllowedOrigins: cfg.CORSAllowedOrigins,
+		Version: version, StoreType: "SqlStore",
+	})
+	fmt.Fprintf(stdout, "mltrack %s listening on http://%s%s/\n", version, ln.Addr(), cfg.StaticPrefix)
+	err = srv.Serve(ctx, ln, cfg.ShutdownTimeout)
+	logger.Info("shut down")
+	return err
+}

@@ -1,0 +1,58 @@
+package server
+
+import "net/http"
+
+// routes is the whole route table. Every MLflow RPC is served under both
+// /api and /ajax-api (MLflow registers both), behind the static prefix.
+func (s *Server) routes(mux *http.ServeMux) {
+	p := s.prefix
+	both := func(method, version, path string, h apiFunc) {
+		for _, root := range []string{"/api/", "/ajax-api/"} {
+			mux.Handle(method+" "+p+root+version+"/mlflow"+path, s.api(h))
+		}
+	}
+	ajax := func(method, version, path string, h apiFunc) {
+		mux.Handle(method+" "+p+"/ajax-api/"+version+"/mlflow"+path, s.api(h))
+	}
+
+	// Experiments.
+	both("POST", "2.0", "/experiments/create", s.createExperiment)
+	both("GET", "2.0", "/experiments/get", s.getExperiment)
+	both("GET", "2.0", "/experiments/get-by-name", s.getExperimentByName)
+	both("POST", "2.0", "/experiments/search", s.searchExperiments)
+	both("GET", "2.0", "/experiments/search", s.searchExperiments)
+	both("POST", "2.0", "/experiments/update", s.updateExperiment)
+	both("POST", "2.0", "/experiments/delete", s.deleteExperiment)
+	both("POST", "2.0", "/experiments/restore", s.restoreExperiment)
+	both("POST", "2.0", "/experiments/set-experiment-tag", s.setExperimentTag)
+	both("POST", "2.0", "/experiments/delete-experiment-tag", s.deleteExperimentTag)
+
+	// Runs.
+	both("POST", "2.0", "/runs/create", s.createRun)
+	both("GET", "2.0", "/runs/get", s.getRun)
+	both("POST", "2.0", "/runs/update", s.updateRun)
+	both("POST", "2.0", "/runs/delete", s.deleteRun)
+	both("POST", "2.0", "/runs/restore", s.restoreRun)
+	both("POST", "2.0", "/runs/search", s.searchRuns)
+	both("POST", "2.0", "/runs/log-metric", s.logMetric)
+	both("POST", "2.0", "/runs/log-parameter", s.logParam)
+	both("POST", "2.0", "/runs/set-tag", s.setTag)
+	both("POST", "2.0", "/runs/delete-tag", s.deleteTag)
+	both("POST", "2.0", "/runs/log-batch", s.logBatch)
+
+	// Metric history.
+	both("GET", "2.0", "/metrics/get-history", s.getMetricHistory)
+	both("GET", "2.0", "/metrics/get-history-bulk-interval", s.getMetricHistoryBulkInterval)
+	ajax("GET", "2.0", "/metrics/get-history-bulk", s.getMetricHistoryBulk)
+
+	// Server facts.
+	both("GET", "3.0", "/server-info", s.serverInfo)
+	mux.HandleFunc("GET "+p+"/health", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("OK"))
+	})
+	mux.HandleFunc("GET "+p+"/version", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte(s.version))
+	})
+}
