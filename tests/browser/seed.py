@@ -1,0 +1,75 @@
+"""Fill a tracking server with deterministic data for the browser tests.
+
+Run with the real MLflow client: MLFLOW_TRACKING_URI=http://... python seed.py OUT.json
+Writes a JSON summary (experiment and run ids, logged values) that the tests read,
+so assertions compare the UI against what was actually logged.
+"""
+import json
+import math
+import sys
+import time
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+
+def main() -> None:
+    c = MlflowClient()
+    stamp = str(int(time.time() * 1000))
+    exp_name = f"browser-demo-{stamp}"
+    exp_id = c.create_experiment(exp_name, tags={"team": "vision"})
+    other_id = c.create_experiment(f"browser-other-{stamp}")
+    base = int(time.time() * 1000) - 3_600_000
+    runs = []
+    configs = [
+        ("resnet-small", 0.01, 32, "adam"),
+        ("resnet-large", 0.003, 64, "adam"),
+        ("vit-base", 0.001, 128, "sgd"),
+        ("mlp-baseline", 0.1, 16, "sgd"),
+    ]
+    for i, (name, lr, bs, opt) in enumerate(configs):
+        r = c.create_run(exp_id, run_name=name, start_time=base + i * 60_000,
+                         tags={"mlflow.source.name": "train.py", "mlflow.user": "alice",
+                               "model_family": name.split("-")[0]})
+        rid = r.info.run_id
+        n = 200
+        metrics = []
+        loss_hist = []
+        for s in range(n):
+            loss = round((1.0 / (1 + s * lr * 10)) + 0.05 * math.sin(s / 5.0) + i * 0.1, 6)
+            if name == "resnet-small" and s == 137:
+                loss = 9.5  # a spike the chart must not lose
+            loss_hist.append([s, loss])
+            metrics.append(Metric("loss", loss, base + i * 60_000 + s * 1000, s))
+            metrics.append(Metric("accuracy", round(1 - loss / 2, 6), base + i * 60_000 + s * 1000, s))
+        params = [Param("lr", str(lr)), Param("batch_size", str(bs)), Param("optimizer", opt)]
+        c.log_batch(rid, metrics=metrics, params=params)
+        c.set_terminated(rid, "FINISHED", end_time=base + i * 60_000 + n * 1000)
+        runs.append({"run_id": rid, "name": name, "lr": str(lr), "batch_size": str(bs),
+                     "optimizer": opt, "final_loss": loss_hist[-1][1], "loss": loss_hist})
+    parent = runs[0]["run_id"]
+    children = []
+    for j in range(2):
+        ch = c.create_run(exp_id, run_name=f"trial-{j}", tags={"mlflow.parentRunId": parent})
+        c.log_param(ch.info.run_id, "trial", str(j))
+        c.log_metric(ch.info.run_id, "loss", 0.5 + j, step=0)
+        c.set_terminated(ch.info.run_id)
+        children.append(ch.info.run_id)
+    c.set_tag(parent, "mlflow.note.content", "Baseline run with **notes**.")
+    live = c.create_run(exp_id, run_name="live-run")
+    c.log_metric(live.info.run_id, "loss", 1.0, step=0)
+    failed = c.create_run(exp_id, run_name="crashed")
+    c.set_terminated(failed.info.run_id, "FAILED")
+    gone = c.create_run(exp_id, run_name="deleted-run")
+    c.set_terminated(gone.info.run_id)
+    c.delete_run(gone.info.run_id)
+    c.create_run(other_id, run_name="lonely")
+    with open(sys.argv[1], "w") as out:
+        json.dump({"experiment_id": exp_id, "experiment_name": exp_name, "other_experiment_id": other_id,
+                   "runs": runs, "children": children, "live_run_id": live.info.run_id,
+                   "failed_run_id": failed.info.run_id, "deleted_run_id": gone.info.run_id},
+                  out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,267 @@
+// Browser tests for the web UI, driven through the system Chromium against a
+// live server (BASE_URL) that was filled by the real MLflow client (seed.py,
+// whose summary is in SEED_JSON). Screenshots go to OUT_DIR.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { launch, newPage } from './browser.mjs';
+
+const BASE = (process.env.BASE_URL ?? 'http://127.0.0.1:19003/mlflow/').replace(/\/?$/, '/');
+const seed = JSON.parse(readFileSync(process.env.SEED_JSON ?? 'test-results/seed.json', 'utf8'));
+const OUT = process.env.OUT_DIR ?? 'test-results/screenshots';
+mkdirSync(OUT, { recursive: true });
+
+const byName = Object.fromEntries(seed.runs.map((r) => [r.name, r]));
+const expUrl = (q = '') => `${BASE}#/experiments/${seed.experiment_id}${q}`;
+
+let ctx;
+let page;
+const problems = [];
+
+before(async () => {
+  ctx = await launch();
+  page = await newPage(ctx, problems);
+  // Fast polling so the live-refresh test does not wait the default 5 s.
+  await page.addInitScript(() => { window.__mltrack = { charts: {}, pollMs: 700 }; });
+});
+after(async () => { await ctx?.close(); });
+
+async function rowNames() {
+  return page.$$eval('[data-testid="runs-table"] [data-run-id] [data-testid="run-link"]', (els) => els.map((e) => e.textContent));
+}
+async function waitRows(n) {
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid="runs-table"] [data-run-id]').length === n, n, { timeout: 30000 });
+}
+// Waits until the seeded runs (ignoring others) appear in exactly this order.
+async function waitOrder(names) {
+  await page.waitForFunction((want) => {
+    const got = [...document.querySelectorAll('[data-testid="runs-table"] [data-run-id] [data-testid="run-link"]')]
+      .map((e) => e.textContent).filter((n) => want.includes(n));
+    return JSON.stringify(got) === JSON.stringify(want);
+  }, names, { timeout: 30000 });
+}
+async function hashParam(name) {
+  return page.evaluate((n) => new URLSearchParams(location.hash.split('?')[1] ?? '').get(n), name);
+}
+async function chartSeries(key) {
+  return page.evaluate((k) => window.__mltrack.charts[k]?.series, key);
+}
+async function shot(name) {
+  await page.screenshot({ path: join(OUT, name + '.png') });
+}
+
+describe('web UI', () => {
+  test('runs table shows logged runs and their values', async () => {
+    await page.goto(expUrl());
+    // Top level: 4 trained runs + live + crashed; the 2 trials are nested under resnet-small.
+    await waitRows(6);
+    const names = await rowNames();
+    for (const n of ['resnet-small', 'resnet-large', 'vit-base', 'mlp-baseline', 'live-run', 'crashed']) assert.ok(names.includes(n), n);
+    assert.equal(await page.textContent('[data-testid="exp-title"]'), seed.experiment_name);
+    for (const r of seed.runs) {
+      const cell = await page.textContent(`[data-run-id="${r.run_id}"] [data-col="m:loss"]`);
+      assert.ok(Math.abs(Number(cell) - r.final_loss) < 1e-5, `${r.name}: ${cell} vs ${r.final_loss}`);
+      assert.equal((await page.textContent(`[data-run-id="${r.run_id}"] [data-col="p:optimizer"]`)).trim(), r.optimizer);
+    }
+    await shot('01-runs-table');
+  });
+
+  test('nested runs expand under their parent', async () => {
+    const parent = byName['resnet-small'].run_id;
+    await page.click(`[data-run-id="${parent}"] .twisty`);
+    await waitRows(8);
+    const names = await rowNames();
+    const i = names.indexOf('resnet-small');
+    assert.deepEqual(names.slice(i + 1, i + 3).sort(), ['trial-0', 'trial-1']);
+    await page.click(`[data-run-id="${parent}"] .twisty`);
+    await waitRows(6);
+  });
+
+  test('filter narrows rows and a bad filter shows the server error inline', async () => {
+    await page.fill('[data-testid="filter"]', "params.optimizer = 'sgd'");
+    await page.press('[data-testid="filter"]', 'Enter');
+    await waitRows(2);
+    assert.deepEqual((await rowNames()).sort(), ['mlp-baseline', 'vit-base']);
+    assert.equal(await hashParam('filter'), "params.optimizer = 'sgd'");
+    await shot('02-filtered');
+
+    await page.fill('[data-testid="filter"]', 'metrics.loss <<< 1');
+    await page.press('[data-testid="filter"]', 'Enter');
+    const err = await page.waitForSelector('[data-testid="filter-error"]');
+    assert.match(await err.textContent(), /INVALID_PARAMETER_VALUE/);
+    await shot('03-filter-error');
+    await page.fill('[data-testid="filter"]', '');
+    await page.press('[data-testid="filter"]', 'Enter');
+    await waitRows(6);
+  });
+
+  test('clicking a column header sorts through order_by', async () => {
+    const lossHeader = '[data-testid="runs-table"] .th.kind-m:has-text("loss") button';
+    await page.click(lossHeader);
+    await page.waitForFunction(() => new URLSearchParams(location.hash.split('?')[1]).get('order') === 'metrics.`loss` ASC');
+    const expected = [...seed.runs].sort((a, b) => a.final_loss - b.final_loss).map((r) => r.name);
+    await waitOrder(expected);
+    await page.click(lossHeader);
+    await page.waitForFunction(() => new URLSearchParams(location.hash.split('?')[1]).get('order') === 'metrics.`loss` DESC');
+    await waitOrder([...expected].reverse());
+  });
+
+  test('keyboard: arrows move, Enter opens the run', async () => {
+    await page.goto(expUrl('?order=' + encodeURIComponent('attributes.run_name ASC')));
+    // Only the hash changed, so wait for the re-sorted rows, not the old ones.
+    await waitOrder(['crashed', 'live-run', 'mlp-baseline', 'resnet-large', 'resnet-small', 'vit-base']);
+    await page.focus('[data-testid="runs-table"] .scroll');
+    await page.keyboard.press('ArrowDown'); // crashed -> live-run
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('[data-testid="run-title"]');
+    assert.match(await page.textContent('[data-testid="run-title"]'), /live-run/);
+  });
+
+  test('run page shows params, min/max and a chart with exactly the logged points', async () => {
+    const r = byName['resnet-small'];
+    await page.goto(`${BASE}#/runs/${r.run_id}`);
+    await page.waitForSelector('[data-testid="params"]');
+    const params = await page.$$eval('[data-testid="params"] tr', (trs) => Object.fromEntries(trs.map((tr) => [tr.querySelector('th').textContent, tr.querySelector('td').textContent])));
+    assert.deepEqual(params, { batch_size: r.batch_size, lr: r.lr, optimizer: r.optimizer });
+    await page.waitForFunction((id) => window.__mltrack.charts.loss?.series[id]?.length === 200, r.run_id);
+    const plotted = (await chartSeries('loss'))[r.run_id];
+    assert.deepEqual(plotted, r.loss);
+    // The spike logged at step 137 is plotted and reported as the max.
+    assert.deepEqual(plotted.find((p) => p[0] === 137), [137, 9.5]);
+    await page.waitForFunction(() => document.querySelector('[data-metric="loss"] td:nth-of-type(3)')?.textContent === '9.5');
+    assert.match(await page.textContent('[data-testid="children"]'), /trial-0/);
+    assert.match(await page.textContent('[data-testid="description"]'), /Baseline run/);
+    await shot('04-run-page');
+  });
+
+  test('description and tags are editable', async () => {
+    await page.click('[data-testid="description"] button:has-text("Edit")');
+    await page.fill('[data-testid="description"] textarea', 'Edited in the browser test');
+    await page.click('[data-testid="description"] button:has-text("Save")');
+    await page.waitForSelector('[data-testid="description"] .note:has-text("Edited in the browser test")');
+    await page.fill('[aria-label="New tag key"]', 'reviewed');
+    await page.fill('[aria-label="New tag value"]', 'yes');
+    await page.click('button:has-text("Add tag")');
+    await page.waitForSelector('[data-testid="tags"] th:has-text("reviewed")');
+  });
+
+  test('chart settings live in the URL: relative time, log scale, smoothing', async () => {
+    const r = byName['resnet-small'];
+    await page.goto(`${BASE}#/runs/${r.run_id}?x=rel&log=1&smooth=0.8`);
+    await page.waitForFunction((id) => window.__mltrack.charts.loss?.series[id]?.length === 200, r.run_id);
+    const c = await page.evaluate(() => window.__mltrack.charts.loss);
+    assert.equal(c.x, 'rel');
+    // Relative time starts at 0 and the seed logs one point per second.
+    assert.equal(c.series[r.run_id][0][0], 0);
+    assert.equal(c.series[r.run_id][10][0], 10);
+    assert.equal(await page.isChecked('[data-testid="logscale"]'), true);
+    await shot('05-run-chart-settings');
+  });
+
+  test('comparing two selected runs overlays both', async () => {
+    const a = byName['resnet-small'], b = byName['vit-base'];
+    await page.goto(expUrl());
+    await waitRows(6);
+    await page.check(`[data-run-id="${a.run_id}"] input[type=checkbox]`);
+    await page.check(`[data-run-id="${b.run_id}"] input[type=checkbox]`);
+    await page.click('[data-testid="compare"]');
+    await page.waitForFunction(([x, y]) => {
+      const s = window.__mltrack.charts.loss?.series;
+      return s && s[x]?.length === 200 && s[y]?.length === 200;
+    }, [a.run_id, b.run_id]);
+    const s = await chartSeries('loss');
+    assert.deepEqual(s[a.run_id], a.loss);
+    assert.deepEqual(s[b.run_id], b.loss);
+    assert.equal(await page.locator('[data-testid="compare-table"] thead th a').count(), 2);
+    await shot('06-compare');
+  });
+
+  test('a deep link restores filter, sort, columns and selection after reload', async () => {
+    const a = byName['resnet-large'];
+    const q = new URLSearchParams({ filter: "params.optimizer = 'adam'", order: 'metrics.`loss` DESC', cols: 'p%3Alr,m%3Aloss', sel: a.run_id });
+    const url = expUrl('?' + q.toString());
+    await page.goto(url);
+    await page.reload();
+    await waitRows(2);
+    assert.equal(await page.inputValue('[data-testid="filter"]'), "params.optimizer = 'adam'");
+    assert.deepEqual(await rowNames(), [...seed.runs].filter((r) => r.optimizer === 'adam').sort((x, y) => y.final_loss - x.final_loss).map((r) => r.name));
+    const headers = await page.$$eval('[data-testid="runs-table"] .th.kind-m, [data-testid="runs-table"] .th.kind-p', (e) => e.map((x) => x.querySelector('.th-label').textContent));
+    assert.deepEqual(headers, ['lr', 'loss']);
+    assert.equal(await page.isChecked(`[data-run-id="${a.run_id}"] input[type=checkbox]`), true);
+    assert.match(await page.textContent('[data-testid="selbar"]'), /1 selected/);
+  });
+
+  test('lifecycle view shows deleted runs', async () => {
+    await page.goto(expUrl('?view=deleted'));
+    await waitRows(1);
+    assert.deepEqual(await rowNames(), ['deleted-run']);
+  });
+
+  test('live: a RUNNING run refreshes its row and chart without reload', async () => {
+    const id = seed.live_run_id;
+    await page.goto(`${BASE}#/runs/${id}`);
+    await page.waitForFunction((id) => window.__mltrack.charts.loss?.series[id]?.length === 1, id);
+    const post = (path, body) => fetch(`${BASE}ajax-api/2.0/mlflow/${path}`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+    }).then((r) => assert.equal(r.status, 200, path));
+    await post('runs/log-metric', { run_id: id, key: 'loss', value: 0.25, timestamp: Date.now(), step: 1 });
+    await page.waitForFunction((id) => window.__mltrack.charts.loss?.series[id]?.length === 2, id, { timeout: 10000 });
+
+    await page.goto(expUrl());
+    await waitRows(6);
+    assert.match(await page.textContent(`[data-run-id="${id}"]`), /Running/);
+    await post('runs/update', { run_id: id, status: 'FINISHED', end_time: Date.now() });
+    await page.waitForFunction((id) => /Finished/.test(document.querySelector(`[data-run-id="${id}"]`)?.textContent ?? ''), id, { timeout: 10000 });
+  });
+
+  test('experiments: search, create, rename, delete and restore', async () => {
+    page.on('dialog', (d) => d.accept());
+    await page.goto(BASE + '#/');
+    await page.waitForSelector('[data-testid="exp-list"] a');
+    await page.fill('[data-testid="exp-search"]', seed.experiment_name);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="exp-list"] a').length === 1);
+    const name = 'ui-created-' + Date.now();
+    await page.click('[data-testid="exp-create"]');
+    await page.fill('.name-form input', name);
+    await page.click('.name-form button[type=submit]');
+    await page.waitForSelector(`[data-testid="exp-title"]:has-text("${name}")`);
+    await page.waitForSelector('[data-testid="no-runs"]');
+    await page.fill('[data-testid="exp-search"]', name);
+    await page.hover(`.exp-item:has-text("${name}")`);
+    await page.click(`[aria-label="Rename ${name}"]`);
+    await page.fill('.exp-item .name-form input', name + '-renamed');
+    await page.click('.exp-item .name-form button[type=submit]');
+    await page.waitForSelector(`.exp-item a:has-text("${name}-renamed")`);
+    await page.fill('[data-testid="exp-search"]', name + '-renamed');
+    await page.hover(`.exp-item:has-text("${name}-renamed")`);
+    await page.click(`[aria-label="Delete ${name}-renamed"]`);
+    await page.waitForSelector(`.exp-item:has-text("${name}-renamed")`, { state: 'detached' });
+    await page.check('.sidebar .check input');
+    await page.hover(`.exp-item.deleted:has-text("${name}-renamed")`);
+    await shot('10-experiments-deleted');
+    await page.click(`[aria-label="Restore ${name}-renamed"]`);
+    await page.waitForSelector(`.exp-item:not(.deleted):has-text("${name}-renamed")`);
+    await page.uncheck('.sidebar .check input');
+    await page.fill('[data-testid="exp-search"]', '');
+  });
+
+  test('dark theme and empty states render', async () => {
+    await page.goto(`${BASE}#/experiments/${seed.other_experiment_id}?filter=${encodeURIComponent("params.nope = 'x'")}`);
+    await page.waitForSelector('[data-testid="no-runs"]');
+    await page.click('[data-testid="theme"]');
+    await page.waitForFunction(() => document.documentElement.dataset.theme === 'dark');
+    await shot('07-empty-dark');
+    await page.goto(expUrl());
+    await waitRows(6);
+    await shot('08-runs-dark');
+    await page.goto(`${BASE}#/runs/${byName['vit-base'].run_id}`);
+    await page.waitForFunction((id) => window.__mltrack.charts.loss?.series[id]?.length === 200, byName['vit-base'].run_id);
+    await shot('09-run-dark');
+    await page.click('[data-testid="theme"]');
+  });
+
+  test('no CSP violations or page errors', () => {
+    assert.deepEqual(problems, []);
+  });
+});

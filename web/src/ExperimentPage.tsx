@@ -1,0 +1,373 @@
+import { ComponentChildren } from 'preact';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { api, ApiError, Experiment, Run, runName, tagValue, ViewType } from './api';
+import { Col, colId, colOrderKey, colValue, collectKeys, decodeCols, defaultCols, encodeCols, quoteKey } from './columns';
+import { fmtDuration, fmtNum, fmtTime, runDuration } from './format';
+import { href, navigate, Route, updateQuery } from './route';
+import { useVirtualRows } from './virtual';
+import { StatusBadge } from './StatusBadge';
+import { testHook } from './testhook';
+
+const ROW_H = 34;
+const FIRST_PAGE = 1000;
+const NEXT_PAGE = 5000;
+const POLL_MS = 5000;
+
+const VIEWS: Record<string, ViewType> = { active: 'ACTIVE_ONLY', deleted: 'DELETED_ONLY', all: 'ALL' };
+
+interface Fixed { id: string; label: string; width: number; order?: string; cell: (r: Run) => string }
+const FIXED: Fixed[] = [
+  { id: 'status', label: 'Status', width: 100, order: 'attributes.status', cell: (r) => r.info.status },
+  { id: 'start', label: 'Started', width: 150, order: 'attributes.start_time', cell: (r) => fmtTime(r.info.start_time) },
+  { id: 'duration', label: 'Duration', width: 100, cell: (r) => fmtDuration(runDuration(r.info.start_time, r.info.end_time, r.info.status)) },
+  { id: 'user', label: 'User', width: 110, order: 'tags.' + quoteKey('mlflow.user'), cell: (r) => tagValue(r, 'mlflow.user') ?? r.info.user_id ?? '' },
+  { id: 'source', label: 'Source', width: 150, order: 'tags.' + quoteKey('mlflow.source.name'), cell: (r) => tagValue(r, 'mlflow.source.name') ?? '' },
+];
+const NAME_W = 230;
+const COL_W = 120;
+const CHECK_W = 36;
+
+interface Row { run: Run; depth: number; children: number }
+
+export function ExperimentPage({ route }: { route: Extract<Route, { page: 'experiment' }> }) {
+  const expId = route.id;
+  const filter = route.q.get('filter') ?? '';
+  const order = route.q.get('order') ?? '';
+  const view = route.q.get('view') ?? 'active';
+  const selected = useMemo(() => new Set((route.q.get('sel') ?? '').split(',').filter(Boolean)), [route.q.get('sel')]);
+
+  const [exp, setExp] = useState<Experiment | null>(null);
+  const [expError, setExpError] = useState('');
+  const [runs, setRuns] = useState<Run[]>([]);
+  const [loading, setLoading] = useState(true);
+  const [complete, setComplete] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [reload, setReload] = useState(0);
+  const [draft, setDraft] = useState(filter);
+  const [expanded, setExpanded] = useState<Set<string>>(new Set());
+  const [actionError, setActionError] = useState('');
+
+  useEffect(() => setDraft(filter), [filter]);
+
+  useEffect(() => {
+    setExp(null); setExpError('');
+    api.getExperiment(expId).then((r) => setExp(r.experiment)).catch((e: Error) => setExpError(e.message));
+  }, [expId]);
+
+  // Page through search-runs: a small first page for a fast first paint, then
+  // large pages appended in the background until the result is complete.
+  useEffect(() => {
+    const ctl = new AbortController();
+    setRuns([]); setLoading(true); setComplete(false); setError(null);
+    (async () => {
+      let token: string | undefined;
+      let first = true;
+      try {
+        do {
+          const r = await api.searchRuns({
+            experiment_ids: [expId], filter: filter || undefined, run_view_type: VIEWS[view] ?? 'ACTIVE_ONLY',
+            max_results: first ? FIRST_PAGE : NEXT_PAGE, order_by: order ? [order] : undefined, page_token: token,
+          }, ctl.signal);
+          const page = r.runs ?? [];
+          setRuns((prev) => (first ? page : prev.concat(page)));
+          if (first) setLoading(false);
+          first = false;
+          token = r.next_page_token;
+        } while (token && !ctl.signal.aborted);
+        setComplete(true);
+      } catch (e) {
+        if ((e as Error).name === 'AbortError') return;
+        setError(e as ApiError); setLoading(false);
+      }
+    })();
+    return () => ctl.abort();
+  }, [expId, filter, order, view, reload]);
+
+  // Live refresh: RUNNING rows are re-read in one search by id.
+  const runningIds = useMemo(() => runs.filter((r) => r.info.status === 'RUNNING').map((r) => r.info.run_id).slice(0, 500), [runs]);
+  const runningKey = runningIds.join(',');
+  useEffect(() => {
+    if (!runningIds.length) return;
+    const t = setInterval(async () => {
+      try {
+        const r = await api.searchRuns({
+          experiment_ids: [expId], run_view_type: 'ALL', max_results: runningIds.length,
+          filter: `attributes.run_id IN (${runningIds.map((id) => `'${id}'`).join(',')})`,
+        });
+        const fresh = new Map((r.runs ?? []).map((x) => [x.info.run_id, x]));
+        setRuns((prev) => prev.map((x) => fresh.get(x.info.run_id) ?? x));
+      } catch { /* transient: the next tick retries */ }
+    }, testHook().pollMs ?? POLL_MS);
+    return () => clearInterval(t);
+  }, [runningKey, expId]);
+
+  // Keys seen earlier stay offered, so a failing or empty search does not
+  // make the chosen columns disappear.
+  const seen = useRef(collectKeys([]));
+  const keys = useMemo(() => {
+    const k = collectKeys(runs);
+    const merge = (a: string[], b: string[]) => [...new Set([...a, ...b])].sort();
+    seen.current = { params: merge(seen.current.params, k.params), metrics: merge(seen.current.metrics, k.metrics), tags: merge(seen.current.tags, k.tags) };
+    return seen.current;
+  }, [runs]);
+  const urlCols = decodeCols(route.q.get('cols'));
+  const cols: Col[] = urlCols ?? defaultCols(keys);
+
+  // Nest children under their parent when the parent is in the result.
+  const rows: Row[] = useMemo(() => {
+    const ids = new Set(runs.map((r) => r.info.run_id));
+    const kids = new Map<string, Run[]>();
+    const top: Run[] = [];
+    for (const r of runs) {
+      const p = tagValue(r, 'mlflow.parentRunId');
+      if (p && p !== r.info.run_id && ids.has(p)) {
+        if (!kids.has(p)) kids.set(p, []);
+        kids.get(p)!.push(r);
+      } else top.push(r);
+    }
+    const out: Row[] = [];
+    const walk = (r: Run, depth: number, seen: Set<string>) => {
+      const ch = kids.get(r.info.run_id) ?? [];
+      out.push({ run: r, depth, children: ch.length });
+      if (expanded.has(r.info.run_id) && !seen.has(r.info.run_id)) {
+        seen.add(r.info.run_id);
+        ch.forEach((c) => walk(c, depth + 1, seen));
+      }
+    };
+    top.forEach((r) => walk(r, 0, new Set()));
+    return out;
+  }, [runs, expanded]);
+
+  const setSel = (s: Set<string>) => updateQuery(route, { sel: [...s].join(',') });
+  const toggleSel = useCallback((id: string) => {
+    const s = new Set(selected);
+    if (s.has(id)) s.delete(id); else s.add(id);
+    setSel(s);
+  }, [route, selected]);
+  const toggleExpand = (id: string, open?: boolean) => {
+    const s = new Set(expanded);
+    if (open ?? !s.has(id)) s.add(id); else s.delete(id);
+    setExpanded(s);
+  };
+  const sortBy = (key: string) => {
+    const [cur, dir] = splitOrder(order);
+    const next = cur === key ? (dir === 'ASC' ? `${key} DESC` : '') : `${key} ASC`;
+    updateQuery(route, { order: next });
+  };
+  const openRun = (id: string) => navigate(href('/runs/' + id));
+
+  const act = async (f: (id: string) => Promise<unknown>) => {
+    setActionError('');
+    try {
+      await Promise.all([...selected].map(f));
+      setSel(new Set());
+      setReload((n) => n + 1);
+    } catch (e) { setActionError((e as Error).message); }
+  };
+
+  const allSelected = useMemo(() => runs.length > 0 && runs.every((r) => selected.has(r.info.run_id)), [runs, selected]);
+
+  testHook().table = { rows: rows.length, total: runs.length, complete };
+
+  if (expError) return <div class="page"><div class="empty error-state" role="alert"><h2>Experiment not available</h2><p>{expError}</p></div></div>;
+
+  return (
+    <div class="page exp-page">
+      <header class="page-head">
+        <div>
+          <div class="crumbs">Experiment {expId}</div>
+          <h1 data-testid="exp-title">{exp?.name ?? '…'}{exp?.lifecycle_stage === 'deleted' && <span class="badge deleted">deleted</span>}</h1>
+        </div>
+        <div class="head-actions">
+          <span class="muted small" data-testid="run-count">{error ? '' : loading ? 'Loading runs…' : `${runs.length}${complete ? '' : '+'} run${runs.length === 1 ? '' : 's'}`}</span>
+          <button class="btn" onClick={() => setReload((n) => n + 1)} title="Reload runs">Refresh</button>
+        </div>
+      </header>
+
+      <div class="toolbar">
+        <form class="filter-form" onSubmit={(e) => { e.preventDefault(); updateQuery(route, { filter: draft.trim(), sel: undefined }); }}>
+          <input class={'input mono' + (error ? ' invalid' : '')} type="search" value={draft} data-testid="filter"
+            placeholder={"metrics.loss < 0.5 and params.optimizer = 'adam'"} aria-label="Filter runs"
+            onInput={(e) => setDraft((e.target as HTMLInputElement).value)} />
+          <button class="btn" type="submit">Search</button>
+        </form>
+        <select class="input select" value={view} aria-label="Lifecycle" data-testid="view"
+          onChange={(e) => updateQuery(route, { view: (e.target as HTMLSelectElement).value === 'active' ? '' : (e.target as HTMLSelectElement).value, sel: undefined })}>
+          <option value="active">Active</option>
+          <option value="deleted">Deleted</option>
+          <option value="all">All</option>
+        </select>
+        <ColumnPicker keys={keys} cols={cols} onChange={(c) => updateQuery(route, { cols: encodeCols(c) })} />
+      </div>
+      {error && <div class="error inline-error" role="alert" data-testid="filter-error"><strong>{error.code}</strong> {error.message}</div>}
+
+      {selected.size > 0 && (
+        <div class="selbar" data-testid="selbar">
+          <span>{selected.size} selected</span>
+          <button class="btn primary small" data-testid="compare" disabled={selected.size < 1}
+            onClick={() => navigate(href('/compare', { runs: [...selected].join(','), exp: expId }))}>Compare</button>
+          {view !== 'active' && <button class="btn small" onClick={() => act(api.restoreRun)}>Restore</button>}
+          {view !== 'deleted' && <button class="btn small danger" onClick={() => { if (confirm(`Delete ${selected.size} run(s)?`)) act(api.deleteRun); }}>Delete</button>}
+          <button class="btn small ghost" onClick={() => setSel(new Set())}>Clear</button>
+          {actionError && <span class="error small">{actionError}</span>}
+        </div>
+      )}
+
+      <RunsGrid rows={rows} cols={cols} order={order} selected={selected} expanded={expanded} allSelected={allSelected}
+        onSort={sortBy} onToggleSel={toggleSel} onToggleExpand={toggleExpand} onOpen={openRun}
+        onSelectAll={() => setSel(allSelected ? new Set() : new Set(runs.map((r) => r.info.run_id)))}
+        empty={!loading && !error && rows.length === 0 ? (
+          <div class="empty" data-testid="no-runs">
+            <h3>No runs {filter ? 'match this filter' : view === 'deleted' ? 'are deleted' : 'in this experiment yet'}</h3>
+            <p class="muted">{filter ? 'Change or clear the filter above.' : 'Log a run with the MLflow client: mlflow.start_run()'}</p>
+          </div>
+        ) : loading ? <div class="empty muted">Loading runs…</div> : null} />
+      <p class="hint muted small">↑/↓ move · Space selects · Enter opens · →/← expand nested runs · click a header to sort</p>
+    </div>
+  );
+}
+
+interface GridProps {
+  rows: Row[]; cols: Col[]; order: string; selected: Set<string>; expanded: Set<string>; allSelected: boolean;
+  onSort: (k: string) => void; onToggleSel: (id: string) => void; onToggleExpand: (id: string, open?: boolean) => void;
+  onOpen: (id: string) => void; onSelectAll: () => void; empty: ComponentChildren;
+}
+
+// The grid is its own component so scrolling (which re-renders on every
+// virtualizer change) re-renders only the visible rows, not the whole page.
+function RunsGrid(p: GridProps) {
+  const scrollRef = useRef<HTMLDivElement>(null);
+  const virt = useVirtualRows(p.rows.length, () => scrollRef.current, ROW_H);
+  const [cursor, setCursor] = useState(0);
+  useEffect(() => setCursor(0), [p.rows.length === 0]);
+  const gridCols = [CHECK_W, NAME_W, ...FIXED.map((f) => f.width), ...p.cols.map(() => COL_W)];
+  const gridTemplate = gridCols.map((w) => w + 'px').join(' ');
+  const totalW = gridCols.reduce((a, b) => a + b, 0);
+
+  const onKey = (e: KeyboardEvent) => {
+    if (!p.rows.length) return;
+    const page = Math.max(1, Math.floor((scrollRef.current?.clientHeight ?? 300) / ROW_H) - 1);
+    let c = cursor;
+    switch (e.key) {
+      case 'ArrowDown': case 'j': c = Math.min(p.rows.length - 1, c + 1); break;
+      case 'ArrowUp': case 'k': c = Math.max(0, c - 1); break;
+      case 'PageDown': c = Math.min(p.rows.length - 1, c + page); break;
+      case 'PageUp': c = Math.max(0, c - page); break;
+      case 'Home': c = 0; break;
+      case 'End': c = p.rows.length - 1; break;
+      case ' ': p.onToggleSel(p.rows[c].run.info.run_id); break;
+      case 'Enter': p.onOpen(p.rows[c].run.info.run_id); break;
+      case 'ArrowRight': if (p.rows[c].children) p.onToggleExpand(p.rows[c].run.info.run_id, true); break;
+      case 'ArrowLeft': if (p.rows[c].children) p.onToggleExpand(p.rows[c].run.info.run_id, false); break;
+      default: return;
+    }
+    e.preventDefault();
+    setCursor(c);
+    virt.scrollToIndex(c);
+  };
+
+  return (
+      <div class="table" role="grid" aria-rowcount={p.rows.length} data-testid="runs-table">
+      <div class="scroll" ref={scrollRef} tabIndex={0} onKeyDown={onKey} aria-label="Runs">
+        <div class="thead" role="row" style={{ gridTemplateColumns: gridTemplate, width: totalW + 'px' }}>
+          <div class="th check" role="columnheader">
+            <input type="checkbox" aria-label="Select all" checked={p.allSelected}
+              onChange={p.onSelectAll} />
+          </div>
+          <HeaderCell label="Run name" order="attributes.run_name" current={p.order} onSort={p.onSort} />
+          {FIXED.map((f) => <HeaderCell key={f.id} label={f.label} order={f.order} current={p.order} onSort={p.onSort} />)}
+          {p.cols.map((c) => <HeaderCell key={colId(c)} label={c.key} kind={c.kind} order={colOrderKey(c)} current={p.order} onSort={p.onSort} />)}
+        </div>
+        {p.empty}
+        <div class="tbody" style={{ height: virt.getTotalSize() + 'px', width: totalW + 'px' }}>
+          {virt.getVirtualItems().map((vi) => {
+            const row = p.rows[vi.index];
+            const r = row.run;
+            const id = r.info.run_id;
+            return (
+              <div key={id} role="row" data-run-id={id} aria-selected={p.selected.has(id)}
+                class={'tr' + (p.selected.has(id) ? ' selected' : '') + (vi.index === cursor ? ' cursor' : '') + (r.info.lifecycle_stage === 'deleted' ? ' deleted' : '')}
+                style={{ gridTemplateColumns: gridTemplate, transform: `translateY(${vi.start}px)`, height: ROW_H + 'px' }}
+                onClick={() => setCursor(vi.index)}>
+                <div class="td check" role="gridcell">
+                  <input type="checkbox" checked={p.selected.has(id)} aria-label={'Select ' + runName(r)} onChange={() => p.onToggleSel(id)} />
+                </div>
+                <div class={'td name depth-' + Math.min(row.depth, 4)} role="gridcell">
+                  {row.children > 0
+                    ? <button class="twisty" aria-label={p.expanded.has(id) ? 'Collapse' : 'Expand'} onClick={() => p.onToggleExpand(id)}>{p.expanded.has(id) ? '▾' : '▸'}</button>
+                    : <span class="twisty-space" />}
+                  <a href={href('/runs/' + id)} data-testid="run-link">{runName(r)}</a>
+                  {row.children > 0 && <span class="kids muted">{row.children}</span>}
+                </div>
+                <div class="td" role="gridcell"><StatusBadge status={r.info.status} /></div>
+                {FIXED.slice(1).map((f) => <div key={f.id} class="td" role="gridcell" title={f.cell(r)}>{f.cell(r)}</div>)}
+                {p.cols.map((c) => {
+                  const v = colValue(r, c);
+                  const s = typeof v === 'number' ? fmtNum(v) : v ?? '';
+                  return <div key={colId(c)} role="gridcell" class={'td' + (c.kind === 'm' ? ' num' : '')} data-col={colId(c)} title={String(v ?? '')}>{s}</div>;
+                })}
+              </div>
+            );
+          })}
+        </div>
+      </div>
+    </div>
+  );
+}
+
+
+function splitOrder(o: string): [string, string] {
+  const m = o.match(/^(.*?)\s+(ASC|DESC)$/i);
+  return m ? [m[1], m[2].toUpperCase()] : [o, 'ASC'];
+}
+
+function HeaderCell(p: { label: string; kind?: string; order?: string; current: string; onSort: (k: string) => void }) {
+  const [cur, dir] = splitOrder(p.current);
+  const active = p.order && cur === p.order;
+  const kindLabel = p.kind === 'm' ? 'metric' : p.kind === 'p' ? 'param' : p.kind === 't' ? 'tag' : '';
+  return (
+    <div class={'th' + (p.order ? ' sortable' : '') + (active ? ' sorted' : '') + (p.kind ? ' kind-' + p.kind : '')} role="columnheader"
+      aria-sort={active ? (dir === 'ASC' ? 'ascending' : 'descending') : 'none'} title={kindLabel ? `${kindLabel}: ${p.label}` : p.label}>
+      {p.order
+        ? <button class="th-btn" onClick={() => p.onSort(p.order!)}>{kindLabel && <span class="kind">{kindLabel[0]}</span>}<span class="th-label">{p.label}</span>{active && <span class="arrow">{dir === 'ASC' ? '▲' : '▼'}</span>}</button>
+        : <span class="th-label">{p.label}</span>}
+    </div>
+  );
+}
+
+function ColumnPicker(p: { keys: ReturnType<typeof collectKeys>; cols: Col[]; onChange: (c: Col[]) => void }) {
+  const [q, setQ] = useState('');
+  const on = new Set(p.cols.map(colId));
+  const toggle = (c: Col) => p.onChange(on.has(colId(c)) ? p.cols.filter((x) => colId(x) !== colId(c)) : [...p.cols, c]);
+  const group = (title: string, kind: Col['kind'], list: string[]) => {
+    const f = list.filter((k) => k.toLowerCase().includes(q.toLowerCase()));
+    if (!f.length) return null;
+    return (
+      <div class="picker-group">
+        <div class="picker-title">{title}</div>
+        {f.map((key) => (
+          <label key={key} class="check">
+            <input type="checkbox" checked={on.has(kind + ':' + key)} onChange={() => toggle({ kind, key })} /> {key}
+          </label>
+        ))}
+      </div>
+    );
+  };
+  return (
+    <details class="picker" data-testid="columns">
+      <summary class="btn">Columns ({p.cols.length})</summary>
+      <div class="picker-pop">
+        <input class="input" type="search" placeholder="Find a column" value={q} onInput={(e) => setQ((e.target as HTMLInputElement).value)} />
+        <div class="picker-list">
+          {group('Metrics', 'm', p.keys.metrics)}
+          {group('Parameters', 'p', p.keys.params)}
+          {group('Tags', 't', p.keys.tags)}
+        </div>
+        <div class="picker-foot">
+          <button class="btn small ghost" onClick={() => p.onChange([])}>Hide all</button>
+          <button class="btn small ghost" onClick={() => p.onChange(defaultCols(p.keys))}>Defaults</button>
+        </div>
+      </div>
+    </details>
+  );
+}

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { buildData } from './Chart';
+import { decodeCols, encodeCols } from './columns';
+import { parseHash } from './route';
+
+const m = (step: number, value: number, timestamp: number) => ({ key: 'loss', step, value, timestamp });
+
+describe('buildData', () => {
+  it('aligns runs with different steps on one x axis, null where a run has no point', () => {
+    const b = buildData([
+      { runId: 'a', label: 'a', points: [m(0, 1, 1000), m(2, 3, 3000)] },
+      { runId: 'b', label: 'b', points: [m(1, 5, 1000), m(2, 6, 2000)] },
+    ], { x: 'step', log: false, smooth: 0 });
+    expect(b.data).toEqual([[0, 1, 2], [1, null, 3], [null, 5, 6]]);
+    expect(b.plotted).toEqual({ a: [[0, 1], [2, 3]], b: [[1, 5], [2, 6]] });
+  });
+  it('relative time starts at each run\'s first point, in seconds', () => {
+    const b = buildData([{ runId: 'a', label: 'a', points: [m(0, 1, 5000), m(1, 2, 7500)] }], { x: 'rel', log: false, smooth: 0 });
+    expect(b.data[0]).toEqual([0, 2.5]);
+  });
+  it('wall time is in seconds since the epoch', () => {
+    const b = buildData([{ runId: 'a', label: 'a', points: [m(0, 1, 5000)] }], { x: 'wall', log: false, smooth: 0 });
+    expect(b.data[0]).toEqual([5]);
+  });
+  it('log scale drops non-positive values, smoothing adds a raw and a smoothed series', () => {
+    const b = buildData([{ runId: 'a', label: 'a', points: [m(0, -1, 0), m(1, 2, 1), m(2, 2, 2)] }], { x: 'step', log: true, smooth: 0.5 });
+    expect(b.data.length).toBe(3);
+    expect(b.data[1]).toEqual([null, 2, 2]);
+    expect(b.data[2]).toEqual([null, 2, 2]);
+  });
+});
+
+describe('columns in the URL', () => {
+  const cases = [
+    [],
+    [{ kind: 'p', key: 'lr' }, { kind: 'm', key: 'val loss, top-1' }, { kind: 't', key: 'a:b' }],
+  ] as const;
+  for (const c of cases) {
+    it(`round-trips ${JSON.stringify(c)}`, () => {
+      expect(decodeCols(encodeCols([...c]))).toEqual(c);
+    });
+  }
+  it('absent means defaults', () => expect(decodeCols(null)).toBeNull());
+});
+
+describe('parseHash', () => {
+  const cases: [string, string, string?][] = [
+    ['', 'home'],
+    ['#/experiments/12?filter=a', 'experiment', '12'],
+    ['#/runs/abc', 'run', 'abc'],
+    ['#/compare?runs=a,b', 'compare'],
+    ['#/nonsense', 'home'],
+  ];
+  for (const [h, page, id] of cases) {
+    it(h || '(empty)', () => {
+      const r = parseHash(h);
+      expect(r.page).toBe(page);
+      if (id) expect((r as { id: string }).id).toBe(id);
+    });
+  }
+});
