@@ -553,6 +553,50 @@ func (s *Server) getMetricHistoryBulkInterval(r *http.Request, f *fields) (any, 
 	return out, nil
 }
 
+// getMetricHistoryDownsampled serves mltrack's chart endpoint (not part of
+// MLflow's API; documented in docs/api.md): run_ids (repeated), metric_key,
+// max_points (default 1000), optional start_step and end_step.
+func (s *Server) getMetricHistoryDownsampled(r *http.Request, f *fields) (any, error) {
+	runIDs, err := f.strList("run_ids")
+	if err != nil {
+		return nil, err
+	}
+	key, err := f.str("metric_key", true)
+	if err != nil {
+		return nil, err
+	}
+	var start, end *int64
+	if n, ok, err := f.int64Field("start_step", false); err != nil {
+		return nil, err
+	} else if ok {
+		start = &n
+	}
+	if n, ok, err := f.int64Field("end_step", false); err != nil {
+		return nil, err
+	} else if ok {
+		end = &n
+	}
+	maxPoints, given, err := f.int64Field("max_points", false)
+	if err != nil {
+		return nil, err
+	}
+	if !given {
+		maxPoints = 1000
+	}
+	if maxPoints > tracking.MaxDownsampledPoints {
+		maxPoints = tracking.MaxDownsampledPoints + 1 // rejected by the service with its message
+	}
+	ms, err := s.svc.GetMetricHistoryDownsampled(r.Context(), runIDs, key, start, end, int(maxPoints))
+	if err != nil {
+		return nil, err
+	}
+	out := metricsResponse{}
+	if len(ms) > 0 {
+		out.Metrics = toWireMetrics(ms)
+	}
+	return out, nil
+}
+
 // getMetricHistoryBulk is the UI's ajax-only endpoint; it reads repeated
 // run_id query keys and always answers {"metrics": [...]}.
 func (s *Server) getMetricHistoryBulk(r *http.Request, _ *fields) (any, error) {

@@ -1,6 +1,10 @@
 package server
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/mltrack/mltrack/internal/webui"
+)
 
 // routes is the whole route table. Every MLflow RPC is served under both
 // /api and /ajax-api (MLflow registers both), behind the static prefix.
@@ -44,6 +48,10 @@ func (s *Server) routes(mux *http.ServeMux) {
 	both("GET", "2.0", "/metrics/get-history", s.getMetricHistory)
 	both("GET", "2.0", "/metrics/get-history-bulk-interval", s.getMetricHistoryBulkInterval)
 	ajax("GET", "2.0", "/metrics/get-history-bulk", s.getMetricHistoryBulk)
+	// mltrack's own read endpoint for charts (docs/api.md).
+	for _, root := range []string{"/api/", "/ajax-api/"} {
+		mux.Handle("GET "+p+root+"2.0/mltrack/metrics/get-history-downsampled", s.api(s.getMetricHistoryDownsampled))
+	}
 
 	// Server facts.
 	both("GET", "3.0", "/server-info", s.serverInfo)
@@ -55,4 +63,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte(s.version))
 	})
+
+	// The web UI, after every API route: it answers the paths nothing above claims.
+	mux.Handle("GET "+p+"/", webui.Handler(p))
 }

@@ -483,11 +483,48 @@ func (s *Service) GetMetricHistoryBulkInterval(ctx context.Context, runIDs []str
 	if start != nil && *start > *end {
 		return nil, InvalidParameter("end_step must be greater than start_step. Found start_step=%d and end_step=%d.", *start, *end)
 	}
+	return s.eachRunHistory(ctx, runIDs, key, start, end, func(hist []Metric) []Metric {
+		return SampleEvenly(hist, maxResults)
+	})
+}
+
+// MaxDownsampledPoints bounds the per-run budget of GetMetricHistoryDownsampled.
+const MaxDownsampledPoints = 10000
+
+// GetMetricHistoryDownsampled is mltrack's chart endpoint: each run's history
+// of one metric in step order, reduced to at most maxPoints points by
+// Downsample, which keeps every bucket's min and max so no spike is lost
+// (MLflow's interval sampling picks evenly spaced steps and can drop them).
+func (s *Service) GetMetricHistoryDownsampled(ctx context.Context, runIDs []string, key string, start, end *int64, maxPoints int) ([]Metric, error) {
+	if len(runIDs) == 0 {
+		return nil, InvalidParameter("Missing value for required parameter 'run_ids'.")
+	}
+	if len(runIDs) > MaxRunsPerBulkRequest {
+		return nil, InvalidParameter("At most %d run_ids may be given. Received %d run_ids.", MaxRunsPerBulkRequest, len(runIDs))
+	}
+	if maxPoints < MinDownsamplePoints || maxPoints > MaxDownsampledPoints {
+		return nil, InvalidParameter("max_points must be between %d and %d.", MinDownsamplePoints, MaxDownsampledPoints)
+	}
+	if (start == nil) != (end == nil) {
+		return nil, InvalidParameter("If either start step or end step are specified, both must be specified.")
+	}
+	if start != nil && *start > *end {
+		return nil, InvalidParameter("end_step must be greater than start_step. Found start_step=%d and end_step=%d.", *start, *end)
+	}
+	return s.eachRunHistory(ctx, runIDs, key, start, end, func(hist []Metric) []Metric {
+		return Downsample(hist, maxPoints)
+	})
+}
+
+// eachRunHistory reads each run's history of key, keeps the points whose step
+// lies in [start, end] (all when start is nil), orders them by step, and
+// collects what reduce returns, labelled with the run id. An unknown run
+// contributes nothing, as in MLflow's SQL store.
+func (s *Service) eachRunHistory(ctx context.Context, runIDs []string, key string, start, end *int64, reduce func([]Metric) []Metric) ([]Metric, error) {
 	var out []Metric
 	for _, id := range runIDs {
 		hist, err := s.store.GetMetricHistory(ctx, id, key, 0, 0)
 		if err != nil {
-			// MLflow's SQL store answers an unknown run with no points.
 			if IsNotFound(err) {
 				continue
 			}
@@ -500,7 +537,7 @@ func (s *Service) GetMetricHistoryBulkInterval(ctx context.Context, runIDs []str
 			}
 		}
 		sortMetrics(inRange, byStepTimestampValue)
-		for _, m := range SampleEvenly(inRange, maxResults) {
+		for _, m := range reduce(inRange) {
 			m.RunID = id
 			out = append(out, m)
 		}

@@ -38,7 +38,9 @@ export class ApiError extends Error {
 const BASE = 'ajax-api/2.0/mlflow/';
 
 async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
-  let url = BASE + path;
+  // Paths are relative to MLflow's ajax API unless they name their own root
+  // (mltrack's extra read endpoints live under ajax-api/2.0/mltrack/).
+  let url = path.startsWith('ajax-api/') ? path : BASE + path;
   const init: RequestInit = { method, signal, headers: { Accept: 'application/json' } };
   if (method === 'GET' && body) {
     const q = new URLSearchParams();
@@ -116,10 +118,21 @@ export const api = {
   },
   // MLflow's sampled endpoint: at most max_results steps per run, keeping each
   // run's first and last step. Used for charts so long histories stay cheap.
-  sampledHistory: (runIds: string[], key: string, maxResults = 2500, signal?: AbortSignal) =>
-    call<{ metrics?: Metric[] }>('GET', 'metrics/get-history-bulk-interval', {
-      run_ids: runIds, metric_key: key, max_results: maxResults,
-    }, signal),
+  // Chart data: mltrack's min/max-envelope downsampling keeps every spike; a
+  // plain MLflow server lacks that endpoint (404), so fall back to its
+  // evenly sampled get-history-bulk-interval.
+  sampledHistory: async (runIds: string[], key: string, maxPoints = 2500, signal?: AbortSignal) => {
+    try {
+      return await call<{ metrics?: Metric[] }>('GET', 'ajax-api/2.0/mltrack/metrics/get-history-downsampled', {
+        run_ids: runIds, metric_key: key, max_points: maxPoints,
+      }, signal);
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status !== 404) throw e;
+    }
+    return call<{ metrics?: Metric[] }>('GET', 'metrics/get-history-bulk-interval', {
+      run_ids: runIds, metric_key: key, max_results: Math.min(maxPoints, 2500),
+    }, signal);
+  },
 };
 
 export const tagValue = (run: Run, key: string): string | undefined =>
