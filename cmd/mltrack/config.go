@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mltrack/mltrack/internal/store"
 )
 
 // Config is everything `mltrack server` needs, from flags with MLflow's
@@ -28,7 +30,6 @@ type Config struct {
 }
 
 const (
-	defaultBackendStoreURI = "sqlite:///mlflow.db"
 	// MLflow's server serves artifacts by default, and then resolves the
 	// default artifact root to the proxy scheme (server_cli_utils).
 	defaultArtifactRoot = "mlflow-artifacts:/"
@@ -62,8 +63,9 @@ func parseServerConfig(name string, args []string, getenv func(string) string, s
 		}
 		return def
 	}
-	fs.StringVar(&c.BackendStoreURI, "backend-store-uri", env("MLFLOW_BACKEND_STORE_URI", defaultBackendStoreURI),
-		"database URI for runs and experiments, e.g. sqlite:///mlflow.db or postgresql://user:pw@host/db (env MLFLOW_BACKEND_STORE_URI)")
+	fs.StringVar(&c.BackendStoreURI, "backend-store-uri", env("MLFLOW_BACKEND_STORE_URI", ""),
+		"where runs and experiments live: sqlite:///mlflow.db, postgresql://user:pw@host/db, or an mlruns directory "+
+			"(default: ./mlruns if it holds experiments, else sqlite:///mlflow.db, as MLflow 3.7+; env MLFLOW_BACKEND_STORE_URI)")
 	fs.StringVar(&c.DefaultArtifactRoot, "default-artifact-root", env("MLFLOW_DEFAULT_ARTIFACT_ROOT", defaultArtifactRoot),
 		"artifact location for new experiments (env MLFLOW_DEFAULT_ARTIFACT_ROOT)")
 	fs.StringVar(&c.Host, "host", env("MLFLOW_HOST", defaultHost), "address to listen on (env MLFLOW_HOST)")
@@ -111,6 +113,9 @@ func parseServerConfig(name string, args []string, getenv func(string) string, s
 			return c, fmt.Errorf("%s=%q is not a port number: use an integer from 0 to 65535", portSource, port)
 		}
 		c.Port = n
+	}
+	if c.BackendStoreURI == "" {
+		c.BackendStoreURI = store.DefaultURI(".")
 	}
 	c.AllowedHosts = splitList(allowedHosts)
 	c.CORSAllowedOrigins = splitList(corsOrigins)
@@ -164,26 +169,10 @@ func (c Config) validate() error {
 	if c.DefaultArtifactRoot == "" {
 		return errors.New("--default-artifact-root is empty: give a URI such as mlflow-artifacts:/ or a directory")
 	}
-	return checkBackend(c.BackendStoreURI)
-}
-
-// checkBackend refuses store URIs mltrack cannot open yet, before anything
-// is created on disk.
-func checkBackend(uri string) error {
-	if uri == "" {
-		return errors.New("--backend-store-uri is empty: use e.g. sqlite:///mlflow.db")
+	if err := store.Check(c.BackendStoreURI); err != nil {
+		return fmt.Errorf("--backend-store-uri: %w", err)
 	}
-	scheme, _, found := strings.Cut(uri, ":")
-	isFile := !found || scheme == "file" || len(scheme) == 1 // no scheme, file:, or a Windows drive
-	if isFile {
-		return fmt.Errorf("--backend-store-uri=%q is a file store (mlruns directory), which mltrack does not support yet: "+
-			"use a database URI such as sqlite:///mlflow.db or postgresql://user:password@host:5432/db", uri)
-	}
-	switch strings.SplitN(scheme, "+", 2)[0] {
-	case "sqlite", "postgresql", "postgres":
-		return nil
-	}
-	return fmt.Errorf("--backend-store-uri=%q: unsupported scheme %q; use sqlite:///path.db or postgresql://...", uri, scheme)
+	return nil
 }
 
 // listenAddr is host:port, with IPv6 literals bracketed.

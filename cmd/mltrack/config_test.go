@@ -56,8 +56,10 @@ func TestServerConfig(t *testing.T) {
 		{name: "prefix without slash", args: []string{"--static-prefix", "ml"}, wantErr: "must begin with a '/'"},
 		{name: "prefix trailing slash", args: []string{"--static-prefix", "/ml/"}, wantErr: "should not end with a '/'"},
 		{name: "prefix braces", args: []string{"--static-prefix", "/{x}"}, wantErr: "must not contain"},
-		{name: "mlruns", args: []string{"--backend-store-uri", "./mlruns"}, wantErr: "file store"},
-		{name: "file uri", args: []string{"--backend-store-uri", "file:///tmp/mlruns"}, wantErr: "file store"},
+		{name: "mlruns", args: []string{"--backend-store-uri", "./mlruns"},
+			check: func(t *testing.T, c Config) { wantBackend(t, c, "./mlruns") }},
+		{name: "file uri", args: []string{"--backend-store-uri", "file:///tmp/mlruns"},
+			check: func(t *testing.T, c Config) { wantBackend(t, c, "file:///tmp/mlruns") }},
 		{name: "unknown scheme", args: []string{"--backend-store-uri", "mysql://h/db"}, wantErr: "unsupported scheme"},
 		{name: "log format", args: []string{"--log-format", "xml"}, wantErr: "use text or json"},
 		{name: "log level", args: []string{"--log-level", "loud"}, wantErr: "is not a level"},
@@ -107,7 +109,7 @@ func TestRunExitCodes(t *testing.T) {
 		{args: []string{"server", "--bogus"}, code: 2, inStderr: "flag provided but not defined"},
 		{args: []string{"server", "--help"}, code: 0, inStderr: "-backend-store-uri"},
 		{args: []string{"ui", "--help"}, code: 0, inStderr: "mltrack ui"},
-		{args: []string{"server", "--backend-store-uri", "./mlruns"}, code: 2, inStderr: "does not support yet"},
+		{args: []string{"server", "--backend-store-uri", "mysql://h/db"}, code: 2, inStderr: "unsupported scheme"},
 	}
 	for _, tt := range tests {
 		var out, errb bytes.Buffer
@@ -122,5 +124,12 @@ func TestHelpIsNotAnError(t *testing.T) {
 	_, err := parseServerConfig("server", []string{"-h"}, envFrom(nil), &bytes.Buffer{})
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func wantBackend(t *testing.T, c Config, uri string) {
+	t.Helper()
+	if c.BackendStoreURI != uri {
+		t.Errorf("backend = %q, want %q", c.BackendStoreURI, uri)
 	}
 }

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/mltrack/mltrack/internal/server"
-	"github.com/mltrack/mltrack/internal/store/sqlstore"
+	"github.com/mltrack/mltrack/internal/store"
 	"github.com/mltrack/mltrack/internal/tracking"
 )
 
@@ -91,13 +91,13 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 // serve opens the store, listens, and serves until ctx is done; then it
 // drains in-flight requests and closes the store.
 func serve(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer) error {
-	store, err := sqlstore.Open(ctx, cfg.BackendStoreURI, sqlstore.Options{
+	st, storeType, err := store.Open(ctx, cfg.BackendStoreURI, store.Options{
 		DefaultArtifactRoot: cfg.DefaultArtifactRoot, Logger: logger, Now: time.Now,
 	})
 	if err != nil {
 		return fmt.Errorf("open backend store %s: %w", cfg.BackendStoreURI, err)
 	}
-	svc := tracking.NewService(store, tracking.ServiceOptions{Logger: logger})
+	svc := tracking.NewService(st, tracking.ServiceOptions{Logger: logger})
 	defer func() {
 		if err := svc.Close(); err != nil {
 			logger.Error("closing the store", "error", err)
@@ -110,7 +110,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Write
 	srv := server.New(server.Options{
 		Service: svc, Logger: logger, StaticPrefix: cfg.StaticPrefix,
 		AllowedHosts: cfg.AllowedHosts, CORSAllowedOrigins: cfg.CORSAllowedOrigins,
-		Version: version, StoreType: "SqlStore",
+		Version: version, StoreType: storeType,
 	})
 	fmt.Fprintf(stdout, "mltrack %s listening on http://%s%s/\n", version, ln.Addr(), cfg.StaticPrefix)
 	err = srv.Serve(ctx, ln, cfg.ShutdownTimeout)
