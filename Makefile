@@ -1,6 +1,7 @@
-# mltrack developer entry points. `make run` starts the server, `make test` runs
-# every test (Go on SQLite and PostgreSQL, then the Python differential suite
-# against the real MLflow 3.18.0 server).
+# mltrack developer entry points. `make demo` trains six runs and serves the UI,
+# `make run` starts the server, `make test` runs every test (Go on SQLite and
+# PostgreSQL, the Python differential suite against the real MLflow 3.18.0
+# server, the examples, and the web UI in headless Chromium).
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := build
@@ -11,9 +12,20 @@ VENV   := .venv
 # Extra flags for `make run`, e.g. ARGS='--backend-store-uri postgresql://...'.
 ARGS   ?=
 
-.PHONY: build run test test-python venv bench clean
+.PHONY: build ui run demo test test-python venv bench clean
 
-build:
+# The UI is built into internal/webui/dist, which the binary embeds; it is
+# rebuilt only when its sources change.
+UI_SOURCES := $(shell find web/src web/index.html web/package.json web/package-lock.json web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
+UI_INDEX   := internal/webui/dist/index.html
+
+ui: $(UI_INDEX)
+
+$(UI_INDEX): $(UI_SOURCES)
+	@command -v npm >/dev/null || { echo "make: npm is needed to build the web UI (Node.js 20+)" >&2; exit 1; }
+	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+build: ui
 	$(GO) build -o $(BIN) ./cmd/mltrack
 
 # The port comes from the same places the server reads it (flags aside), so
@@ -23,6 +35,10 @@ run: build
 	port="$${port:-$${CDSW_APP_PORT:-$${CDSW_READONLY_PORT:-$${PORT:-$${MLFLOW_PORT:-5000}}}}}"; \
 	echo "mltrack: http://$${MLFLOW_HOST:-127.0.0.1}:$$port  (export MLFLOW_TRACKING_URI=http://127.0.0.1:$$port)"
 	./$(BIN) server $(ARGS)
+
+# Six training runs of the Go demo trainer, then the UI until Ctrl-C.
+demo: build
+	bash scripts/demo.sh
 
 venv:
 	bash scripts/setup-venv.sh
@@ -37,8 +53,13 @@ test: venv build
 	echo "== go vet ./..."; $(GO) vet ./... || failed="$$failed go-vet"; \
 	echo "== go test -race ./... (MLTRACK_TEST_POSTGRES_URI=$${pg_uri:-unset})"; \
 	$(GO) test -race ./... || failed="$$failed go-test"; \
+	echo "== go test (examples/train and bench modules)"; \
+	(cd examples/train && $(GO) test -tags noxla ./...) || failed="$$failed examples-train"; \
+	(cd bench && $(GO) vet ./...) || failed="$$failed bench-vet"; \
 	echo "== pytest tests/python"; \
 	MLTRACK_BIN="$(CURDIR)/$(BIN)" $(VENV)/bin/python -m pytest tests/python -q -ra || failed="$$failed pytest"; \
+	echo "== browser tests (web UI in headless Chromium against mltrack)"; \
+	bash tests/browser/run.sh || failed="$$failed browser"; \
 	if [[ -n "$$failed" ]]; then echo "make test: FAILED:$$failed" >&2; exit 1; fi; \
 	echo "make test: all passed"
 

@@ -4,8 +4,10 @@
 # MLflow client and runs the tests in headless Chromium.
 #
 #   BASE_URL     UI under test, e.g. http://127.0.0.1:5000/ (mltrack serving UI + API).
-#                Unset: starts the real `mlflow server` for the API and
-#                tests/browser/uiproxy (the embedded UI under /mlflow/) in front of it.
+#                Unset: starts a server chosen by SUBJECT.
+#   SUBJECT      mltrack (default): bin/mltrack on a fresh SQLite file, serving the UI
+#                under /mlflow/ (--static-prefix); mlflow: the real `mlflow server` for
+#                the API with tests/browser/uiproxy (the embedded UI under /mlflow/) in front.
 #   TRACKING_URI where seed.py logs (default: BASE_URL without the trailing slash)
 #   PYTHON       python with mlflow installed (default: .venv, then /work/scratch/venv)
 #   OUT_DIR      screenshots, logs and seed summary (default: tests/browser/test-results)
@@ -17,7 +19,7 @@ OUT_DIR="${OUT_DIR:-$HERE/test-results}"
 mkdir -p "$OUT_DIR"
 
 if [[ -z "${PYTHON:-}" ]]; then
-  for p in "$ROOT/.venv/bin/python" /work/scratch/venv/bin/python; do
+  for p in "$ROOT/.venv/bin/python"; do
     if [[ -x "$p" ]] && "$p" -c 'import mlflow' 2>/dev/null; then PYTHON="$p"; break; fi
   done
 fi
@@ -34,11 +36,14 @@ wait_http() {
 }
 
 OWN_SERVER=""
+SUBJECT="${SUBJECT:-mltrack}"
 if [[ -z "${BASE_URL:-}" ]]; then
   OWN_SERVER=1
   MLFLOW_PORT="${MLFLOW_PORT:-19011}"
   UI_PORT="${UI_PORT:-19012}"
   DATA="$(mktemp -d)"
+fi
+if [[ -n "$OWN_SERVER" && "$SUBJECT" == mlflow ]]; then
   # Started first: the MLflow server takes a while to come up.
   echo "== starting mlflow server on :$MLFLOW_PORT (data in $DATA)"
   setsid "$(dirname "$PYTHON")/mlflow" server --backend-store-uri "sqlite:///$DATA/m.db" \
@@ -59,7 +64,18 @@ echo "== npm ci (web, tests/browser)"
 echo "== unit tests and build (web)"
 (cd "$ROOT/web" && npx vitest run && npm run build)
 
-if [[ -n "$OWN_SERVER" ]]; then
+if [[ -n "$OWN_SERVER" && "$SUBJECT" == mltrack ]]; then
+  # Built after the UI so the binary embeds this build.
+  echo "== building and starting mltrack on :$UI_PORT under /mlflow (data in $DATA)"
+  (cd "$ROOT" && "$GO" build -o "$DATA/mltrack" ./cmd/mltrack)
+  (cd "$DATA" && setsid "$DATA/mltrack" server --backend-store-uri "sqlite:///$DATA/m.db" \
+    --host 127.0.0.1 --port "$UI_PORT" --static-prefix /mlflow >"$OUT_DIR/mltrack-server.log" 2>&1 &
+   echo $! >"$DATA/pid")
+  PIDS+=("$(cat "$DATA/pid")")
+  wait_http "http://127.0.0.1:$UI_PORT/mlflow/health"
+  BASE_URL="http://127.0.0.1:$UI_PORT/mlflow/"
+  TRACKING_URI="http://127.0.0.1:$UI_PORT/mlflow"
+elif [[ -n "$OWN_SERVER" ]]; then
   echo "== starting uiproxy on :$UI_PORT (embedded UI under /mlflow/, API from :$MLFLOW_PORT)"
   (cd "$ROOT" && "$GO" build -o "$DATA/uiproxy" ./tests/browser/uiproxy)
   setsid "$DATA/uiproxy" -addr "127.0.0.1:$UI_PORT" -api "http://127.0.0.1:$MLFLOW_PORT" -prefix /mlflow \
