@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/mltrack/mltrack/internal/webui"
 )
@@ -12,11 +13,21 @@ func (s *Server) routes(mux *http.ServeMux) {
 	p := s.prefix
 	both := func(method, version, path string, h apiFunc) {
 		for _, root := range []string{"/api/", "/ajax-api/"} {
-			mux.Handle(method+" "+p+root+version+"/mlflow"+path, s.api(h))
+			rule := p + root + version + "/mlflow" + path
+			mux.Handle(method+" "+rule, s.trackingOnly(rule, s.api(h)))
 		}
 	}
 	ajax := func(method, version, path string, h apiFunc) {
-		mux.Handle(method+" "+p+"/ajax-api/"+version+"/mlflow"+path, s.api(h))
+		rule := p + "/ajax-api/" + version + "/mlflow" + path
+		mux.Handle(method+" "+rule, s.trackingOnly(rule, s.api(h)))
+	}
+	// proxy registers an artifact-proxy route (503 with --no-serve-artifacts).
+	proxy := func(method, path string, h func(http.ResponseWriter, *http.Request) error) {
+		for _, root := range []string{"/api/", "/ajax-api/"} {
+			route := p + root + "2.0/mlflow-artifacts" + path
+			rule := strings.Replace(route, "{path...}", "<path:artifact_path>", 1)
+			mux.Handle(method+" "+route, s.proxied(rule, h))
+		}
 	}
 
 	// Experiments.
@@ -53,6 +64,20 @@ func (s *Server) routes(mux *http.ServeMux) {
 		mux.Handle("GET "+p+root+"2.0/mltrack/metrics/get-history-downsampled", s.api(s.getMetricHistoryDownsampled))
 	}
 
+	// Artifacts: the proxy over --artifacts-destination, then the run-scoped
+	// routes. Every path they take passes artifacts.CleanPath.
+	proxy("GET", "/artifacts/{path...}", s.downloadArtifact)
+	proxy("PUT", "/artifacts/{path...}", s.uploadArtifact)
+	proxy("DELETE", "/artifacts/{path...}", s.deleteArtifact)
+	proxy("GET", "/artifacts", s.listProxyArtifacts)
+	proxy("POST", "/mpu/create/{path...}", s.multipartUnsupported)
+	proxy("POST", "/mpu/complete/{path...}", s.multipartUnsupported)
+	proxy("POST", "/mpu/abort/{path...}", s.multipartUnsupported)
+	both("GET", "2.0", "/artifacts/list", s.listRunArtifacts)
+	mux.Handle("GET "+p+"/get-artifact", s.trackingOnly(p+"/get-artifact", s.errHandler(s.getArtifact)))
+	mux.Handle("POST "+p+"/ajax-api/2.0/mlflow/upload-artifact",
+		s.trackingOnly(p+"/ajax-api/2.0/mlflow/upload-artifact", s.errHandler(s.uploadRunArtifact)))
+
 	// Server facts.
 	both("GET", "3.0", "/server-info", s.serverInfo)
 	mux.HandleFunc("GET "+p+"/health", func(w http.ResponseWriter, _ *http.Request) {
@@ -64,6 +89,10 @@ func (s *Server) routes(mux *http.ServeMux) {
 		_, _ = w.Write([]byte(s.version))
 	})
 
-	// The web UI, after every API route: it answers the paths nothing above claims.
-	mux.Handle("GET "+p+"/", webui.Handler(p))
+	// The web UI. It routes by the URL's hash, so the server only serves the
+	// page and its files; every other path keeps the mux's 404 and 405 answers.
+	ui := webui.Handler(p)
+	for _, path := range []string{"/{$}", "/index.html", "/favicon.svg", "/assets/"} {
+		mux.Handle("GET "+p+path, ui)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/mltrack/mltrack/internal/artifacts"
 	"github.com/mltrack/mltrack/internal/tracking"
 )
 
@@ -37,20 +38,27 @@ type Options struct {
 	StoreType string
 	// Now is the clock used for access-log durations (default time.Now).
 	Now func() time.Time
+	// Artifacts is the proxy's repository (--artifacts-destination); nil
+	// means --no-serve-artifacts: the proxy routes answer 503.
+	Artifacts artifacts.Repository
+	// ArtifactsOnly disables the tracking routes (503), as --artifacts-only.
+	ArtifactsOnly bool
 }
 
 // Server serves MLflow's tracking API.
 type Server struct {
-	svc          *tracking.Service
-	logger       *slog.Logger
-	prefix       string
-	allowedHosts []string
-	corsOrigins  []string
-	maxBody      int64
-	version      string
-	storeType    string
-	now          func() time.Time
-	handler      http.Handler
+	svc           *tracking.Service
+	logger        *slog.Logger
+	prefix        string
+	allowedHosts  []string
+	corsOrigins   []string
+	maxBody       int64
+	version       string
+	storeType     string
+	now           func() time.Time
+	artifacts     artifacts.Repository
+	artifactsOnly bool
+	handler       http.Handler
 }
 
 // New builds a Server and its route table.
@@ -59,6 +67,7 @@ func New(opts Options) *Server {
 		svc: opts.Service, logger: opts.Logger, prefix: opts.StaticPrefix,
 		allowedHosts: opts.AllowedHosts, corsOrigins: opts.CORSAllowedOrigins,
 		maxBody: opts.MaxBodyBytes, version: opts.Version, storeType: opts.StoreType, now: opts.Now,
+		artifacts: opts.Artifacts, artifactsOnly: opts.ArtifactsOnly,
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -77,8 +86,8 @@ func New(opts Options) *Server {
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	var h http.Handler = mux
-	h = withBodyLimit(s.maxBody, h)
+	// Artifact paths are checked before the mux, and uploads stream past the body cap.
+	h := s.withArtifactGuard(withBodyLimit(s.maxBody, mux), mux)
 	h = s.withCORS(h)
 	h = s.withHostCheck(h)
 	h = s.withAccessLog(h)
