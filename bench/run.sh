@@ -6,14 +6,15 @@
 # exact commands. Nothing here asserts a time.
 #
 # Environment (defaults in brackets):
-#   MLFLOW_VENV   virtualenv with mlflow installed [/work/main/.venv]
-#   MLTRACK_BIN   mltrack binary; built from the repo if missing [/work/main/bin/mltrack]
+#   MLFLOW_VENV   virtualenv with mlflow installed [<repo>/.venv]
+#   MLTRACK_BIN   mltrack binary; built from the repo if missing [<repo>/bin/mltrack]
 #   DURATION      length of each log-batch level [15s]
 #   CLIENTS       log-batch concurrency levels [1,8]
 #   RUNS_COMMON   runs both servers are filled with before the timed searches [1000]
 #   RUNS_MLTRACK  mltrack is then filled further to this many and searched again [10000]
 #   SEARCHES      timed search-runs requests per stage [50]
 #   CEILING_ROWS  metric rows per driver for the ceiling [1000000]
+#   SDK_POINTS    metric points the Go SDK logs into each server [100000; MLflow gets a tenth]
 #   PORT_START    first loopback port to try [16100]
 #   KEEP          1 keeps the work directory (databases, logs)
 # A full run takes about 6-10 minutes on 2 cores. MLflow fills runs at a few
@@ -23,14 +24,15 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-MLFLOW_VENV=${MLFLOW_VENV:-/work/main/.venv}
-MLTRACK_BIN=${MLTRACK_BIN:-/work/main/bin/mltrack}
+MLFLOW_VENV=${MLFLOW_VENV:-$repo/.venv}
+MLTRACK_BIN=${MLTRACK_BIN:-$repo/bin/mltrack}
 DURATION=${DURATION:-15s}
 CLIENTS=${CLIENTS:-1,8}
 RUNS_COMMON=${RUNS_COMMON:-1000}
 RUNS_MLTRACK=${RUNS_MLTRACK:-10000}
 SEARCHES=${SEARCHES:-50}
 CEILING_ROWS=${CEILING_ROWS:-1000000}
+SDK_POINTS=${SDK_POINTS:-100000}
 PORT_START=${PORT_START:-16100}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/mltrack-bench.XXXXXX")
@@ -116,6 +118,17 @@ load_against() {
 	fi
 }
 
+# sdk_against NAME PORT POINTS appends the Go SDK's logging rate to NAME.results.
+sdk_against() {
+	local name=$1 port=$2 points=$3 out
+	if out=$(run_logged timeout 900 "$work/sdk" --url "http://127.0.0.1:$port" --points "$points" 2>>"$work/$name.load.log"); then
+		awk '$1 == "sdk_points_per_s" { print "RESULT sdk_points_per_sec " $2 }' <<<"$out" >>"$work/$name.results"
+		log "$name sdk done"
+	else
+		log "$name sdk FAILED"
+	fi
+}
+
 get() { # get FILE NAME -> value or empty
 	[[ -f "$1" ]] && awk -v k="$2" '$1 == "RESULT" && $2 == k { print $3 }' "$1" || true
 }
@@ -131,6 +144,7 @@ ratio() { # ratio A B -> A/B
 log "work directory $work; building the benchmark tools"
 cd "$here"
 run_logged go build -o "$work/load" ./load
+run_logged go build -o "$work/sdk" ./sdk
 run_logged go build -o "$work/ceiling" ./ceiling
 run_logged go build -tags mattn -o "$work/ceiling-mattn" ./ceiling
 
@@ -144,6 +158,7 @@ if [[ -x "$MLFLOW_VENV/bin/mlflow" ]]; then
 		--backend-store-uri "sqlite:///$work/mlflow.db" --default-artifact-root "$work/mlflow-artifacts" \
 		--host 127.0.0.1 --port "$port"; then
 		load_against mlflow "$port" "$RUNS_COMMON"
+		sdk_against mlflow "$port" $((SDK_POINTS / 10))
 		stop_server
 	fi
 else
@@ -164,6 +179,7 @@ if [[ -n "$mltrack" ]]; then
 		--backend-store-uri "sqlite:///$work/mltrack.db" --default-artifact-root "$work/mltrack-artifacts" \
 		--host 127.0.0.1 --port "$port"; then
 		load_against mltrack "$port" "$RUNS_COMMON,$RUNS_MLTRACK"
+		sdk_against mltrack "$port" "$SDK_POINTS"
 		stop_server
 	fi
 fi
@@ -210,6 +226,7 @@ row "search-runs p95 ms, $RUNS_COMMON runs" "search_r${RUNS_COMMON}_p95_ms" lowe
 row "fill to $RUNS_MLTRACK runs, runs/s (mltrack only)" "fill_r${RUNS_MLTRACK}_runs_per_sec" higher
 row "search-runs p50 ms, $RUNS_MLTRACK runs (mltrack only)" "search_r${RUNS_MLTRACK}_p50_ms" lower
 row "search-runs p95 ms, $RUNS_MLTRACK runs (mltrack only)" "search_r${RUNS_MLTRACK}_p95_ms" lower
+row "Go SDK LogMetric loop, metric points/s (flushed by End)" sdk_points_per_sec higher
 row "peak RSS MB (VmHWM, process tree)" rss_hwm_mb lower
 row "peak sampled RSS MB (VmRSS sum)" rss_peak_sampled_mb lower
 for f in "$M" "$T"; do

@@ -200,7 +200,7 @@ func findMLflow() string {
 	if p := os.Getenv("MLFLOW_BIN"); p != "" {
 		return p
 	}
-	for _, p := range []string{"../.venv/bin/mlflow", "/work/scratch/venv/bin/mlflow"} {
+	for _, p := range []string{"../.venv/bin/mlflow"} {
 		if st, err := os.Stat(p); err == nil && !st.IsDir() {
 			abs, _ := filepath.Abs(p)
 			return abs

@@ -9,7 +9,7 @@
 #                under /mlflow/ (--static-prefix); mlflow: the real `mlflow server` for
 #                the API with tests/browser/uiproxy (the embedded UI under /mlflow/) in front.
 #   TRACKING_URI where seed.py logs (default: BASE_URL without the trailing slash)
-#   PYTHON       python with mlflow installed (default: .venv, then /work/scratch/venv)
+#   PYTHON       python with mlflow installed (default: the repo's .venv)
 #   OUT_DIR      screenshots, logs and seed summary (default: tests/browser/test-results)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"

@@ -136,7 +136,7 @@ func copyTree(t *testing.T, src string) string {
 
 // TestReadRealMLflowFolder opens the folder MLflow wrote and checks what the
 // index holds against what the Python client logged (testdata gen script in
-// the report: /work/scratch/filestore/gen.py).
+// the helper script that made it is not kept; regenerate with the real client and MLFLOW_ALLOW_FILE_STORE=true).
 func TestReadRealMLflowFolder(t *testing.T) {
 	s, err := Open(t.Context(), copyTree(t, "testdata/mlruns"), Options{})
 	if err != nil {
