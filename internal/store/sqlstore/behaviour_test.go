@@ -231,6 +231,15 @@ func TestCreateRunFields(t *testing.T) {
 		if st != "UNKNOWN" || sn != "" || ep != "" || sv != "" {
 			t.Errorf("source columns = %q %q %q %q", st, sn, ep, sv)
 		}
+		// MLflow 3.18's server stores a missing start_time as 0; the store
+		// keeps whatever it is given.
+		zero, err := s.CreateRun(ctx, tracking.NewRun{ExperimentID: "0", RunName: "z"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.GetRun(ctx, zero.Info.RunID); err != nil || got.Info.StartTime != 0 {
+			t.Errorf("start_time = %v, %v; want 0", got, err)
+		}
 		if _, err := s.GetRun(ctx, "nope"); !tracking.IsNotFound(err) || !strings.Contains(err.Error(), "Run with id=nope not found") {
 			t.Errorf("missing run: %v", err)
 		}
@@ -246,7 +255,7 @@ func TestSearchRunsCompiled(t *testing.T) {
 		d := mustRun(t, s, "0", 300)
 		s.LogBatch(ctx, a, []tracking.Metric{{Key: "acc", Value: 0.5, Timestamp: 1}}, []tracking.Param{{Key: "lr", Value: "0.1"}}, []tracking.Tag{{Key: "team", Value: "Red"}})
 		s.LogBatch(ctx, b, []tracking.Metric{{Key: "acc", Value: math.NaN(), Timestamp: 1}}, []tracking.Param{{Key: "lr", Value: "0.2"}}, []tracking.Tag{{Key: "team", Value: "red"}})
-		s.LogBatch(ctx, c, []tracking.Metric{{Key: "acc", Value: 0.9, Timestamp: 1}}, nil, nil)
+		s.LogBatch(ctx, c, []tracking.Metric{{Key: "acc", Value: 0.9, Timestamp: 1}}, nil, []tracking.Tag{{Key: "empty", Value: ""}})
 
 		num := func(f float64) search.Value { return search.Value{Kind: search.ValueNumber, Num: f} }
 		str := func(v string) search.Value { return search.Value{Kind: search.ValueString, Str: v} }
@@ -270,6 +279,11 @@ func TestSearchRunsCompiled(t *testing.T) {
 			{name: "metric asc, NaN and missing last", order: []search.OrderBy{{Entity: search.EntityMetric, Key: "acc", Ascending: true}}, want: []string{a, c, b, d}},
 			{name: "metric desc, NaN and missing last", order: []search.OrderBy{{Entity: search.EntityMetric, Key: "acc"}}, want: []string{c, a, b, d}},
 			{name: "param desc, missing last", order: []search.OrderBy{{Entity: search.EntityParam, Key: "lr"}}, want: []string{b, a, minID(c, d), maxID(c, d)}},
+			{name: "param IS NULL", filter: search.Filter{{Entity: search.EntityParam, Key: "lr", Op: search.OpIsNull}}, want: []string{minID(c, d), maxID(c, d)}},
+			{name: "param IS NOT NULL", filter: search.Filter{{Entity: search.EntityParam, Key: "lr", Op: search.OpIsNotNull}}, want: []string{b, a}},
+			{name: "tag IS NULL", filter: search.Filter{{Entity: search.EntityTag, Key: "team", Op: search.OpIsNull}}, want: []string{minID(c, d), maxID(c, d)}},
+			{name: "tag IS NOT NULL and param =", filter: search.Filter{{Entity: search.EntityTag, Key: "team", Op: search.OpIsNotNull}, {Entity: search.EntityParam, Key: "lr", Op: search.OpEq, Value: str("0.1")}}, want: []string{a}},
+			{name: "tag IS NOT NULL counts an empty value", filter: search.Filter{{Entity: search.EntityTag, Key: "empty", Op: search.OpIsNotNull}}, want: []string{c}},
 			{name: "start_time asc", order: []search.OrderBy{{Entity: search.EntityAttribute, Key: "start_time", Ascending: true}}, want: []string{a, b, minID(c, d), maxID(c, d)}},
 		}
 		for _, tt := range tests {
@@ -286,6 +300,14 @@ func TestSearchRunsCompiled(t *testing.T) {
 					t.Errorf("got %v\nwant %v", got, tt.want)
 				}
 			})
+		}
+		for _, op := range []search.Op{search.OpIsNull, search.OpIsNotNull} {
+			for _, ent := range []search.Entity{search.EntityMetric, search.EntityAttribute, search.EntityDataset} {
+				_, err := s.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{"0"}, Filter: search.Filter{{Entity: ent, Key: "acc", Op: op}}, Limit: 10})
+				if tracking.Code(err) != tracking.ErrInvalidParameterValue || !strings.Contains(err.Error(), "only supported for tags and params") {
+					t.Errorf("%s %s: err = %v, want INVALID_PARAMETER_VALUE", ent, op, err)
+				}
+			}
 		}
 		// The default tie-break puts c and d (same start_time) in run id order.
 		runs, _ := s.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{"0"}, Limit: 2, Offset: 1})
@@ -323,6 +345,8 @@ func TestSearchExperimentsCompiled(t *testing.T) {
 			{name: "name ILIKE", q: tracking.ExperimentQuery{Filter: search.Filter{{Entity: search.EntityAttribute, Key: "name", Op: search.OpILike, Value: str("x%")}}}, want: []string{x}},
 			{name: "name LIKE case-sensitive", q: tracking.ExperimentQuery{Filter: search.Filter{{Entity: search.EntityAttribute, Key: "name", Op: search.OpLike, Value: str("x%")}}}, want: nil},
 			{name: "tag", q: tracking.ExperimentQuery{Filter: search.Filter{{Entity: search.EntityTag, Key: "k", Op: search.OpEq, Value: str("v")}}}, want: []string{x}},
+			{name: "tag IS NULL", q: tracking.ExperimentQuery{Filter: search.Filter{{Entity: search.EntityTag, Key: "k", Op: search.OpIsNull}}}, want: []string{"0", y}},
+			{name: "tag IS NOT NULL", q: tracking.ExperimentQuery{ViewType: tracking.ViewAll, Filter: search.Filter{{Entity: search.EntityTag, Key: "k", Op: search.OpIsNotNull}}}, want: []string{x}},
 			{name: "order name asc", q: tracking.ExperimentQuery{OrderBy: []search.OrderBy{{Entity: search.EntityAttribute, Key: "name", Ascending: true}}}, want: []string{"0", x, y}},
 			{name: "paged", q: tracking.ExperimentQuery{Offset: 1, Limit: 1}, want: []string{y}},
 		}

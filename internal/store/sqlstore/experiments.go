@@ -332,6 +332,9 @@ func (s *Store) SearchExperiments(ctx context.Context, q tracking.ExperimentQuer
 		args = append(args, st)
 	}
 	for _, c := range q.Filter {
+		if (c.Op == search.OpIsNull || c.Op == search.OpIsNotNull) && c.Entity != search.EntityTag {
+			return nil, tracking.InvalidParameter("IS NULL / IS NOT NULL is only supported for tags, not for attribute '%s'", c.Key)
+		}
 		switch c.Entity {
 		case search.EntityAttribute:
 			var col string
@@ -384,6 +387,11 @@ func (s *Store) SearchExperiments(ctx context.Context, q tracking.ExperimentQuer
 			}
 			where, args = append(where, cond), append(args, cargs...)
 		case search.EntityTag:
+			if c.Op == search.OpIsNull || c.Op == search.OpIsNotNull {
+				where = append(where, existsCond(c.Op, `SELECT 1 FROM experiment_tags x WHERE x.experiment_id = e.experiment_id AND x."key" = ?`))
+				args = append(args, c.Key)
+				continue
+			}
 			cond, cargs, err := s.compare("t.value", c.Op, c.Value, false)
 			if err != nil {
 				return nil, err

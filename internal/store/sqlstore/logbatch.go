@@ -1,10 +1,12 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/mltrack/mltrack/internal/tracking"
@@ -45,6 +47,27 @@ func (a sqlMetric) newer(b sqlMetric) bool {
 		return a.timestamp > b.timestamp
 	}
 	return a.value > b.value
+}
+
+// compareSQLMetric orders metric rows by every column of the metrics key.
+func compareSQLMetric(a, b sqlMetric) int {
+	return cmp.Or(
+		strings.Compare(a.key, b.key),
+		cmp.Compare(a.timestamp, b.timestamp),
+		cmp.Compare(a.step, b.step),
+		cmp.Compare(a.value, b.value),
+		compareBool(a.isNaN, b.isNaN),
+	)
+}
+
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 // maxRowsPerInsert bounds a multi-row INSERT by the bind-variable limit.
@@ -110,7 +133,7 @@ func (s *Store) logParams(ctx context.Context, tx *sql.Tx, runID string, params 
 		return err
 	}
 	var conflicts []string
-	args := make([]any, 0, len(params)*3)
+	fresh := make([]tracking.Param, 0, len(params))
 	seen := make(map[string]bool, len(params))
 	for _, p := range params {
 		if old, ok := existing[p.Key]; ok {
@@ -123,10 +146,17 @@ func (s *Store) logParams(ctx context.Context, tx *sql.Tx, runID string, params 
 			continue
 		}
 		seen[p.Key] = true
-		args = append(args, p.Key, p.Value, runID)
+		fresh = append(fresh, p)
 	}
 	if len(conflicts) > 0 {
 		return paramConflictError(conflicts, runID)
+	}
+	// Key order: concurrent PostgreSQL transactions inserting overlapping keys
+	// then wait on each other's index entries in one order and cannot deadlock.
+	slices.SortFunc(fresh, func(a, b tracking.Param) int { return strings.Compare(a.Key, b.Key) })
+	args := make([]any, 0, len(fresh)*3)
+	for _, p := range fresh {
+		args = append(args, p.Key, p.Value, runID)
 	}
 	// DO NOTHING: a concurrent transaction (PostgreSQL) may have logged the
 	// same key since the read; re-check those rows once it has committed.
@@ -199,17 +229,24 @@ func (s *Store) logMetrics(ctx context.Context, tx *sql.Tx, runID string, metric
 	// batch or before) is stored once, as MLflow's duplicate handling ends up.
 	seen := make(map[sqlMetric]bool, len(metrics))
 	best := make(map[string]sqlMetric)
-	args := make([]any, 0, len(metrics)*6)
+	rows := make([]sqlMetric, 0, len(metrics))
 	for _, m := range metrics {
 		sm := sanitizeMetric(m)
 		if seen[sm] {
 			continue
 		}
 		seen[sm] = true
-		args = append(args, sm.key, sm.value, sm.timestamp, runID, sm.step, sm.isNaN)
+		rows = append(rows, sm)
 		if cur, ok := best[sm.key]; !ok || sm.newer(cur) {
 			best[sm.key] = sm
 		}
+	}
+	// Primary-key order, for the same reason as params: two batches sharing
+	// points must lock them in the same order on PostgreSQL.
+	slices.SortFunc(rows, compareSQLMetric)
+	args := make([]any, 0, len(rows)*6)
+	for _, sm := range rows {
+		args = append(args, sm.key, sm.value, sm.timestamp, runID, sm.step, sm.isNaN)
 	}
 	if err := s.execRows(ctx, tx, `INSERT INTO metrics ("key", value, timestamp, run_uuid, step, is_nan) VALUES `,
 		" ON CONFLICT DO NOTHING", 6, args); err != nil {
@@ -270,12 +307,21 @@ func (s *Store) logMetrics(ctx context.Context, tx *sql.Tx, runID string, metric
 // logged_model_metrics, as MLflow 3 does. An unknown model violates the
 // foreign key: MLflow reports that as an internal error too.
 func (s *Store) logModelMetrics(ctx context.Context, tx *sql.Tx, runID string, metrics []tracking.Metric) error {
+	var model []tracking.Metric
+	for _, m := range metrics {
+		if m.ModelID != "" {
+			model = append(model, m)
+		}
+	}
+	// Primary-key order, as in logMetrics, so overlapping batches cannot
+	// deadlock on PostgreSQL.
+	slices.SortFunc(model, func(a, b tracking.Metric) int {
+		return cmp.Or(strings.Compare(a.ModelID, b.ModelID), strings.Compare(a.Key, b.Key),
+			cmp.Compare(a.Timestamp, b.Timestamp), cmp.Compare(a.Step, b.Step))
+	})
 	var args []any
 	var expID int64
-	for _, m := range metrics {
-		if m.ModelID == "" {
-			continue
-		}
+	for _, m := range model {
 		if args == nil {
 			if err := tx.QueryRowContext(ctx, s.rebind("SELECT experiment_id FROM runs WHERE run_uuid = ?"), runID).Scan(&expID); err != nil {
 				return fmt.Errorf("read run experiment: %w", err)

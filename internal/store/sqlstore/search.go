@@ -135,6 +135,20 @@ func (s *Store) SearchRuns(ctx context.Context, q tracking.RunQuery) ([]tracking
 // runCondition compiles one comparison to a WHERE term over runs r. A run
 // lacking the metric/param/tag never matches (the IN subquery has no row).
 func (s *Store) runCondition(c search.Comparison) (string, []any, error) {
+	if c.Op == search.OpIsNull || c.Op == search.OpIsNotNull {
+		// MLflow 3.18 tests only whether the run has the key; an empty value
+		// still counts as present.
+		var table string
+		switch c.Entity {
+		case search.EntityParam:
+			table = "params"
+		case search.EntityTag:
+			table = "tags"
+		default:
+			return "", nil, tracking.InvalidParameter("IS NULL / IS NOT NULL is only supported for tags and params, not for '%s' '%s'", c.Entity, c.Key)
+		}
+		return existsCond(c.Op, "SELECT 1 FROM "+table+` x WHERE x.run_uuid = r.run_uuid AND x."key" = ?`), []any{c.Key}, nil
+	}
 	switch c.Entity {
 	case search.EntityAttribute:
 		if c.Key == "run_name" {
@@ -196,4 +210,13 @@ func (s *Store) runCondition(c search.Comparison) (string, []any, error) {
 		return "", nil, tracking.InvalidParameter("Invalid dataset key '%s' specified.", c.Key)
 	}
 	return "", nil, tracking.InvalidParameter("Invalid search expression type '%s'", c.Entity)
+}
+
+// existsCond wraps a correlated subquery as EXISTS for IS NOT NULL and NOT
+// EXISTS for IS NULL.
+func existsCond(op search.Op, subquery string) string {
+	if op == search.OpIsNull {
+		return "NOT EXISTS (" + subquery + ")"
+	}
+	return "EXISTS (" + subquery + ")"
 }

@@ -106,7 +106,7 @@ func Open(ctx context.Context, uri string, opts Options) (*Store, error) {
 }
 
 func (s *Store) openSQLite(path string) error {
-	w, err := sql.Open(sqliteDriverName, sqliteDSN(path, false))
+	w, err := openSQLiteDB(path, false)
 	if err != nil {
 		return fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -118,7 +118,7 @@ func (s *Store) openSQLite(path string) error {
 	if path == ":memory:" {
 		return nil // a second pool would see a different, empty database
 	}
-	r, err := sql.Open(sqliteDriverName, sqliteDSN(path, true))
+	r, err := openSQLiteDB(path, true)
 	if err != nil {
 		w.Close()
 		return fmt.Errorf("open sqlite %s: %w", path, err)

@@ -388,3 +388,85 @@ func TestSQLitePathWithURICharacters(t *testing.T) {
 		t.Fatalf("database not at the literal path: %v", err)
 	}
 }
+
+// TestConcurrentOverlappingBatches has writers log the same metric points and
+// params to one run, each in its own order. On PostgreSQL, rows written in
+// batch order would make two transactions wait on each other's unique-index
+// entries (deadlock detected); every call must succeed instead.
+func TestConcurrentOverlappingBatches(t *testing.T) {
+	for name, open := range testOpeners() {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			ctx := context.Background()
+			const writers, rounds, keys = 6, 5, 40
+			for round := range rounds {
+				r, err := s.CreateRun(ctx, tracking.NewRun{ExperimentID: "0", StartTime: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				errs := make(chan error, writers)
+				for w := range writers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						ms := make([]tracking.Metric, keys)
+						ps := make([]tracking.Param, keys)
+						for i := range keys {
+							k := (i*(w+1) + w*7) % keys // a different permutation per writer
+							if w%2 == 1 {
+								k = keys - 1 - i
+							}
+							ms[i] = tracking.Metric{Key: fmt.Sprintf("m%02d", k), Value: float64(k), Timestamp: 1, Step: int64(round)}
+							ps[i] = tracking.Param{Key: fmt.Sprintf("p%02d", k), Value: "v"}
+						}
+						<-start
+						if err := s.LogBatch(ctx, r.Info.RunID, ms, ps, nil); err != nil {
+							errs <- fmt.Errorf("writer %d: %w", w, err)
+						}
+					}()
+				}
+				close(start)
+				wg.Wait()
+				close(errs)
+				for err := range errs {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
+
+// TestSQLitePragmas checks that whichever driver this build links applies
+// every connection pragma, on the writer and on the read-only pool.
+func TestSQLitePragmas(t *testing.T) {
+	s := openTestSQLite(t)
+	for _, pool := range []struct {
+		name     string
+		db       *sql.DB
+		readOnly bool
+	}{{"writer", s.w, false}, {"reader", s.r, true}} {
+		for _, p := range sqlitePragmas(pool.readOnly) {
+			if p.name == "case_sensitive_like" {
+				continue // cannot be read back; the LIKE cases of TestSearchRunsCompiled cover it
+			}
+			t.Run(pool.name+"/"+p.name, func(t *testing.T) {
+				var got string
+				if err := pool.db.QueryRow("PRAGMA " + p.name).Scan(&got); err != nil {
+					t.Fatal(err)
+				}
+				want := map[string]string{"journal_mode": "wal", "synchronous": "1", "temp_store": "2"}[p.name]
+				if want == "" {
+					want = p.value
+				}
+				if got != want {
+					t.Errorf("PRAGMA %s = %q, want %q", p.name, got, want)
+				}
+			})
+		}
+	}
+	if _, err := s.r.Exec("CREATE TABLE x (a)"); err == nil {
+		t.Error("reader pool accepted a write")
+	}
+}
