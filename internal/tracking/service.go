@@ -234,9 +234,8 @@ func (s *Service) CreateRun(ctx context.Context, r NewRun) (*Run, error) {
 	}
 	r.RunName = name
 	r.Tags = tags
-	if r.StartTime == 0 {
-		r.StartTime = s.nowMillis()
-	}
+	// A missing start_time stays 0, as MLflow 3.18's server keeps it (its
+	// clients always send one).
 	return s.store.CreateRun(ctx, r)
 }
 

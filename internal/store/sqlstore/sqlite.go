@@ -26,13 +26,16 @@ func sqlitePragmas(readOnly bool) []sqlitePragma {
 		// WAL makes NORMAL durable against application crashes; only an OS
 		// crash can lose the last commits, never corrupt the file.
 		{"synchronous", "NORMAL"},
-		// A bigger page cache and mmap'd reads keep search from re-reading the
-		// same pages through syscalls.
-		{"cache_size", "-65536"},
-		{"mmap_size", "268435456"},
+		// The page cache is per connection and counts in the server's RSS,
+		// which must stay small (one writer and a few readers): 16 MiB for the
+		// writer, whose batches touch the most pages, 8 MiB per reader. No
+		// mmap: mapped pages count in RSS too, and the OS page cache already
+		// keeps the file in memory.
+		{"cache_size", "-16384"},
 		{"temp_store", "MEMORY"},
 	}
 	if readOnly {
+		ps[len(ps)-2] = sqlitePragma{"cache_size", "-8192"}
 		ps = append(ps, sqlitePragma{"query_only", "1"})
 	}
 	return ps
