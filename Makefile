@@ -50,6 +50,8 @@ test: venv build
 	@pg_uri="$$(bash scripts/start-postgres.sh)"; \
 	export MLTRACK_TEST_POSTGRES_URI="$$pg_uri"; \
 	failed=""; \
+	trap 'bash scripts/stop-s3.sh' EXIT; \
+	if s3_env="$$(bash scripts/start-s3.sh)"; then eval "$$s3_env"; else failed="$$failed s3-server"; fi; \
 	echo "== go vet ./..."; $(GO) vet ./... || failed="$$failed go-vet"; \
 	echo "== go test -race ./... (MLTRACK_TEST_POSTGRES_URI=$${pg_uri:-unset})"; \
 	$(GO) test -race ./... || failed="$$failed go-test"; \

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mltrack/mltrack/internal/artifacts"
 	"github.com/mltrack/mltrack/internal/store"
 )
 
@@ -27,6 +28,13 @@ type Config struct {
 	LogFormat           string // text or json
 	LogLevel            slog.Level
 	ShutdownTimeout     time.Duration
+	// ArtifactsDestination is the proxy's storage: a directory or file: URI.
+	ArtifactsDestination string
+	ServeArtifacts       bool
+	ArtifactsOnly        bool
+	// S3EndpointURL is a custom endpoint for an s3:// destination (MinIO,
+	// Ceph, versitygw), from MLflow's MLFLOW_S3_ENDPOINT_URL.
+	S3EndpointURL string
 }
 
 const (
@@ -78,6 +86,23 @@ func parseServerConfig(name string, args []string, getenv func(string) string, s
 		"comma-separated origins allowed besides localhost (env MLFLOW_SERVER_CORS_ALLOWED_ORIGINS)")
 	fs.StringVar(&c.LogFormat, "log-format", env("MLTRACK_LOG_FORMAT", "text"), "log format: text or json (env MLTRACK_LOG_FORMAT)")
 	fs.StringVar(&logLevel, "log-level", env("MLTRACK_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env MLTRACK_LOG_LEVEL)")
+	fs.StringVar(&c.ArtifactsDestination, "artifacts-destination", env("MLFLOW_ARTIFACTS_DESTINATION", "./mlartifacts"),
+		"where the artifact proxy stores files: a directory, file:///abs, or s3://bucket/prefix "+
+			"(AWS_* credentials, MLFLOW_S3_ENDPOINT_URL for MinIO, Ceph...; env MLFLOW_ARTIFACTS_DESTINATION)")
+	// MLflow's variable first, then the AWS SDK's own.
+	for _, k := range []string{"MLFLOW_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"} {
+		if c.S3EndpointURL = getenv(k); c.S3EndpointURL != "" {
+			break
+		}
+	}
+	serve, serveErr := envBool("MLFLOW_SERVE_ARTIFACTS", env("MLFLOW_SERVE_ARTIFACTS", "true"))
+	noServe := false
+	fs.BoolVar(&c.ServeArtifacts, "serve-artifacts", serve,
+		"serve the artifact proxy (/api/2.0/mlflow-artifacts) from --artifacts-destination (env MLFLOW_SERVE_ARTIFACTS)")
+	fs.BoolVar(&noServe, "no-serve-artifacts", false, "disable the artifact proxy: its routes answer 503")
+	artifactsOnly, onlyErr := envBool("MLFLOW_ARTIFACTS_ONLY", env("MLFLOW_ARTIFACTS_ONLY", "false"))
+	fs.BoolVar(&c.ArtifactsOnly, "artifacts-only", artifactsOnly,
+		"serve only the artifact proxy: tracking routes answer 503 (env MLFLOW_ARTIFACTS_ONLY)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let in-flight requests finish on SIGINT/SIGTERM")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: mltrack %s [flags]\n\nRun the MLflow-compatible tracking server.\n\nFlags:\n", name)
@@ -116,6 +141,12 @@ func parseServerConfig(name string, args []string, getenv func(string) string, s
 	}
 	if c.BackendStoreURI == "" {
 		c.BackendStoreURI = store.DefaultURI(".")
+	}
+	if err := errors.Join(serveErr, onlyErr); err != nil {
+		return c, err
+	}
+	if noServe {
+		c.ServeArtifacts = false
 	}
 	c.AllowedHosts = splitList(allowedHosts)
 	c.CORSAllowedOrigins = splitList(corsOrigins)
@@ -169,6 +200,18 @@ func (c Config) validate() error {
 	if c.DefaultArtifactRoot == "" {
 		return errors.New("--default-artifact-root is empty: give a URI such as mlflow-artifacts:/ or a directory")
 	}
+	if c.ArtifactsOnly && !c.ServeArtifacts {
+		return errors.New("--artifacts-only needs the artifact proxy: drop --no-serve-artifacts")
+	}
+	if c.ServeArtifacts {
+		if strings.HasPrefix(c.ArtifactsDestination, "s3://") {
+			if _, _, err := artifacts.ParseS3URI(c.ArtifactsDestination); err != nil {
+				return fmt.Errorf("--artifacts-destination: %w", err)
+			}
+		} else if _, err := c.artifactsDir(); err != nil {
+			return err
+		}
+	}
 	if err := store.Check(c.BackendStoreURI); err != nil {
 		return fmt.Errorf("--backend-store-uri: %w", err)
 	}
@@ -177,3 +220,33 @@ func (c Config) validate() error {
 
 // listenAddr is host:port, with IPv6 literals bracketed.
 func (c Config) listenAddr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
+
+// envBool reads a boolean environment variable the way MLflow's CLI (click)
+// does.
+func envBool(name, v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "true", "t", "yes", "y", "on":
+		return true, nil
+	case "0", "false", "f", "no", "n", "off", "":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s=%q is not a boolean: use true or false", name, v)
+}
+
+// artifactsDir is the local directory behind --artifacts-destination.
+func (c Config) artifactsDir() (string, error) {
+	d := c.ArtifactsDestination
+	if d == "" {
+		return "", errors.New("--artifacts-destination is empty: give a directory such as ./mlartifacts")
+	}
+	if rest, ok := strings.CutPrefix(d, "file://"); ok {
+		if !strings.HasPrefix(rest, "/") {
+			return "", fmt.Errorf("--artifacts-destination=%q: a file URI needs an absolute path and no host, e.g. file:///srv/mlartifacts", d)
+		}
+		return rest, nil
+	}
+	if i := strings.Index(d, "://"); i > 0 {
+		return "", fmt.Errorf("--artifacts-destination=%q: use a directory, file:///abs or s3://bucket/prefix (%s:// is not supported)", d, d[:i])
+	}
+	return d, nil
+}

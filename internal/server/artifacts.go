@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/mltrack/mltrack/internal/artifacts"
@@ -40,7 +42,7 @@ func repoErr(err error, name string) error {
 	case errors.Is(err, artifacts.ErrInvalidPath):
 		return errInvalidPath()
 	case errors.Is(err, artifacts.ErrNotFound):
-		return tracking.NotFound("Artifact not found: '%s'", name)
+		return tracking.NotFound("No such artifact: '%s'", name)
 	case errors.Is(err, artifacts.ErrIsDir):
 		return tracking.InvalidParameter("Artifact path refers to a directory, not a file: '%s'", name)
 	}
@@ -235,35 +237,54 @@ func (s *Server) sendArtifact(w http.ResponseWriter, r *http.Request, p string) 
 	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-cache")
-	http.ServeContent(w, r, "", st.ModTime, obj)
+	if rs, ok := obj.(io.ReadSeeker); ok {
+		http.ServeContent(w, r, "", st.ModTime, rs)
+		return nil
+	}
+	h.Set("Content-Length", strconv.FormatInt(st.Size, 10))
+	if !st.ModTime.IsZero() {
+		h.Set("Last-Modified", st.ModTime.UTC().Format(http.TimeFormat))
+	}
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		if _, err := io.Copy(w, obj); err != nil {
+			// Headers are out; all that is left is to log the broken transfer.
+			s.logger.LogAttrs(r.Context(), slog.LevelWarn, "artifact download interrupted",
+				slog.String("request_id", requestID(r.Context())), slog.String("path", p), slog.String("error", err.Error()))
+		}
+	}
 	return nil
 }
 
-// passiveTypes are the content types a browser shows without running
-// anything; every other file is served as application/octet-stream, so
-// HTML, SVG, XML or scripts from a run never execute under our origin.
+// textExtensions are served as text/plain, as MLflow's mime guess does
+// (mlflow/utils/mime_type_utils.py); a bare name counts as its extension.
+var textExtensions = map[string]bool{
+	"txt": true, "log": true, "err": true, "cfg": true, "conf": true, "cnf": true, "cf": true, "ini": true,
+	"properties": true, "prop": true, "hocon": true, "toml": true, "yaml": true, "yml": true, "xml": true,
+	"json": true, "js": true, "py": true, "py3": true, "csv": true, "tsv": true, "md": true, "rst": true,
+	"ipynb": true, "MLmodel": true, "MLproject": true,
+}
+
+// passiveTypes are the other content types a browser shows without running
+// anything. Everything else, HTML and SVG above all, is served as
+// application/octet-stream so nothing from a run executes under our origin
+// (MLflow labels HTML as text/html, relying on the attachment disposition).
 var passiveTypes = map[string]bool{
-	"text/plain": true, "text/csv": true, "text/tab-separated-values": true, "text/markdown": true,
-	"application/json": true, "application/x-yaml": true, "application/yaml": true,
 	"image/png": true, "image/jpeg": true, "image/gif": true, "image/webp": true, "image/bmp": true,
 	"application/gzip": true, "application/zip": true, "application/x-tar": true,
 }
 
 func safeContentType(name string) string {
-	ext := strings.ToLower(path.Ext(name))
-	switch ext {
-	case ".yaml", ".yml", ".mlmodel", "":
-		if ext != "" || name == "MLmodel" {
-			return "text/plain; charset=utf-8"
-		}
+	ext := strings.TrimPrefix(path.Ext(name), ".")
+	if ext == "" {
+		ext = name
 	}
-	t := mime.TypeByExtension(ext)
-	mt, _, err := mime.ParseMediaType(t)
+	if textExtensions[ext] {
+		return "text/plain"
+	}
+	mt, _, err := mime.ParseMediaType(mime.TypeByExtension(path.Ext(name)))
 	if err != nil || !passiveTypes[mt] {
 		return "application/octet-stream"
-	}
-	if strings.HasPrefix(mt, "text/") {
-		return mt + "; charset=utf-8"
 	}
 	return mt
 }

@@ -24,25 +24,35 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(os.environ.get("MLTRACK_VENV_BIN", REPO_ROOT / ".venv" / "bin"))
 MLTRACK_BIN = Path(os.environ.get("MLTRACK_BIN", REPO_ROOT / "bin" / "mltrack"))
 
-# Ports this suite may use (the project's allocation for the Python tests).
+# Ports this suite may use (the project's allocation for the Python tests);
+# MLTRACK_TEST_PORTS=lo-hi moves it, e.g. when two suites share a machine.
 PORT_RANGE = range(17000, 18000)
 
 
+def port_range() -> range:
+    spec = os.environ.get("MLTRACK_TEST_PORTS", "")
+    if spec:
+        lo, hi = (int(x) for x in spec.split("-"))
+        return range(lo, hi + 1)
+    return PORT_RANGE
+
+
 def free_port() -> int:
-    """A port in PORT_RANGE nobody listens on right now.
+    """A port in port_range() nobody listens on right now.
 
     Starts at a pid-dependent offset so two concurrent suites rarely collide.
     """
-    start = os.getpid() % len(PORT_RANGE)
-    for i in range(len(PORT_RANGE)):
-        port = PORT_RANGE[(start + i) % len(PORT_RANGE)]
+    ports = port_range()
+    start = os.getpid() % len(ports)
+    for i in range(len(ports)):
+        port = ports[(start + i) % len(ports)]
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError("no free port in 17000-17999")
+    raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1}")
 
 
 @dataclass
@@ -77,6 +87,8 @@ class Server:
                 str(MLTRACK_BIN), "server",
                 "--backend-store-uri", self.backend_uri,
                 "--host", "127.0.0.1", "--port", str(self.port),
+                # The same artifact layout as the oracle's.
+                "--artifacts-destination", str(self.workdir / "mlartifacts"),
                 *extra,
             ]
         raise ValueError(self.kind)
