@@ -11,9 +11,11 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/mltrack/mltrack/internal/artifacts"
 	"github.com/mltrack/mltrack/internal/server"
 	"github.com/mltrack/mltrack/internal/store"
 	"github.com/mltrack/mltrack/internal/tracking"
@@ -36,6 +38,7 @@ mltrack is a tracking server that speaks MLflow's REST API.
 Commands:
   server    run the tracking server
   ui        same as server
+  import    copy tracking data between stores (mlruns, SQLite, PostgreSQL)
 
 Flags:
   --version print the version and exit
@@ -57,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "--help", "-help", "-h", "help":
 		fmt.Fprint(stdout, topUsage)
 		return 0
+	case "import":
+		return runImport(ctx, args[1:], stdout, stderr)
 	case "server", "ui":
 	default:
 		fmt.Fprintf(stderr, "mltrack: unknown command or flag %q\n\n%s", args[0], topUsage)
@@ -107,13 +112,41 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Write
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (choose another --host/--port)", cfg.listenAddr(), err)
 	}
+	var repo artifacts.Repository // nil: --no-serve-artifacts
+	if cfg.ServeArtifacts {
+		if repo, err = openArtifacts(ctx, cfg); err != nil {
+			return err
+		}
+		if c, ok := repo.(io.Closer); ok {
+			defer c.Close()
+		}
+	}
 	srv := server.New(server.Options{
 		Service: svc, Logger: logger, StaticPrefix: cfg.StaticPrefix,
 		AllowedHosts: cfg.AllowedHosts, CORSAllowedOrigins: cfg.CORSAllowedOrigins,
 		Version: version, StoreType: storeType,
+		Artifacts: repo, ArtifactsOnly: cfg.ArtifactsOnly,
 	})
 	fmt.Fprintf(stdout, "mltrack %s listening on http://%s%s/\n", version, ln.Addr(), cfg.StaticPrefix)
 	err = srv.Serve(ctx, ln, cfg.ShutdownTimeout)
 	logger.Info("shut down")
 	return err
+}
+
+// openArtifacts opens the proxy's destination: s3://bucket/prefix or a
+// local directory (validated with the config).
+func openArtifacts(ctx context.Context, cfg Config) (artifacts.Repository, error) {
+	if strings.HasPrefix(cfg.ArtifactsDestination, "s3://") {
+		repo, err := artifacts.OpenS3(ctx, cfg.ArtifactsDestination, artifacts.S3Options{Endpoint: cfg.S3EndpointURL})
+		if err != nil {
+			return nil, fmt.Errorf("--artifacts-destination=%s: %w", cfg.ArtifactsDestination, err)
+		}
+		return repo, nil
+	}
+	dir, _ := cfg.artifactsDir()
+	repo, err := artifacts.OpenLocal(dir)
+	if err != nil {
+		return nil, fmt.Errorf("--artifacts-destination=%s: %w", cfg.ArtifactsDestination, err)
+	}
+	return repo, nil
 }

@@ -1,0 +1,250 @@
+// Package importer copies tracking data between stores (an mlruns folder, a
+// SQLite file, a PostgreSQL database) keeping run ids, times and every
+// metric point. tracking.Store cannot create a run with a given id or start
+// time, so each backend implements the narrow Source and Sink interfaces
+// declared here, which read and write rows as they are.
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/mltrack/mltrack/internal/tracking"
+)
+
+// Run is everything of one run the importer carries: its info, all params
+// and tags, every metric point (not only the latest) and its dataset inputs.
+type Run struct {
+	Info        tracking.RunInfo
+	DeletedTime *int64
+	Params      []tracking.Param
+	Tags        []tracking.Tag
+	Metrics     []tracking.Metric
+	Inputs      []tracking.DatasetInput
+}
+
+// Source reads a store whole. Experiments include deleted ones and their
+// tags; RunIDs include deleted runs.
+type Source interface {
+	// Experiments returns the readable experiments and, as bad, a *Problem
+	// for each one that cannot be read.
+	Experiments(ctx context.Context) (exps []tracking.Experiment, bad []error, err error)
+	RunIDs(ctx context.Context, experimentID string) ([]string, error)
+	// ReadRun returns a tracking.NotFound error when the run is absent.
+	ReadRun(ctx context.Context, runID string) (*Run, error)
+}
+
+// RunWrite is what a Sink applies to one run, atomically where the backend
+// can (SQL: one transaction; mlruns: a new run appears by one rename).
+type RunWrite struct {
+	Info        tracking.RunInfo // ExperimentID is the target's id
+	DeletedTime *int64
+	Create      bool // the run is absent from the target
+	SetInfo     bool // rewrite the info row / meta.yaml
+	Params      []tracking.Param
+	Tags        []tracking.Tag
+	Metrics     []tracking.Metric // points to append
+	Latest      []tracking.Metric // latest point of every key touched by Metrics
+	Inputs      []tracking.DatasetInput
+}
+
+// Sink is a store the importer writes to. Experiment ids are kept when
+// KeepsExperimentID allows it; otherwise InsertExperiment picks one.
+type Sink interface {
+	Source
+	KeepsExperimentID(id string) bool
+	// InsertExperiment writes e with all its fields and tags; with keepID
+	// it uses e.ID, else a fresh id, which it returns.
+	InsertExperiment(ctx context.Context, e tracking.Experiment, keepID bool) (string, error)
+	// OverwriteExperiment sets an existing experiment's fields to e's and its
+	// tags to include e's.
+	OverwriteExperiment(ctx context.Context, id string, e tracking.Experiment) error
+	WriteRun(ctx context.Context, w RunWrite) error
+}
+
+// Problem is bad input found in the source; Path names the file or row.
+type Problem struct {
+	Path string
+	Err  error
+}
+
+func (p *Problem) Error() string { return fmt.Sprintf("%s: %v", p.Path, p.Err) }
+func (p *Problem) Unwrap() error { return p.Err }
+
+// AsProblem wraps err with the path it concerns.
+func AsProblem(path string, err error) error {
+	var p *Problem
+	if errors.As(err, &p) {
+		return err
+	}
+	return &Problem{Path: path, Err: err}
+}
+
+// metricKey identifies a point for deduplication. SQL stores keep ±Inf as
+// ±MaxFloat64 and NaN as a flag, so both spellings are the same point.
+type metricKey struct {
+	key      string
+	ts, step int64
+	bits     uint64
+	nan      bool
+	dsn, dsd string
+}
+
+func keyOfMetric(m tracking.Metric) metricKey {
+	k := metricKey{key: m.Key, ts: m.Timestamp, step: m.Step}
+	switch v := m.Value; {
+	case math.IsNaN(v):
+		k.nan = true
+	case math.IsInf(v, 1):
+		k.bits = math.Float64bits(math.MaxFloat64)
+	case math.IsInf(v, -1):
+		k.bits = math.Float64bits(-math.MaxFloat64)
+	default:
+		k.bits = math.Float64bits(v)
+	}
+	return k
+}
+
+// latestOf returns the newest point per key by (step, timestamp, value), the
+// rule MLflow keeps latest_metrics by; a NaN never replaces a point.
+func latestOf(points []tracking.Metric) map[string]tracking.Metric {
+	out := map[string]tracking.Metric{}
+	for _, p := range points {
+		cur, ok := out[p.Key]
+		if !ok || newer(p, cur) {
+			out[p.Key] = p
+		}
+	}
+	return out
+}
+
+func newer(a, b tracking.Metric) bool {
+	if a.Step != b.Step {
+		return a.Step > b.Step
+	}
+	if a.Timestamp != b.Timestamp {
+		return a.Timestamp > b.Timestamp
+	}
+	return a.Value > b.Value
+}
+
+// sameInfo compares what an import copies of a run's info.
+func sameInfo(a, b tracking.RunInfo) bool {
+	eq := a.RunName == b.RunName && a.UserID == b.UserID && a.Status == b.Status &&
+		a.StartTime == b.StartTime && a.ArtifactURI == b.ArtifactURI && a.LifecycleStage == b.LifecycleStage &&
+		a.ExperimentID == b.ExperimentID
+	switch {
+	case a.EndTime == nil && b.EndTime == nil:
+		return eq
+	case a.EndTime == nil || b.EndTime == nil:
+		return false
+	}
+	return eq && *a.EndTime == *b.EndTime
+}
+
+func sameExperiment(a, b tracking.Experiment) bool {
+	if a.Name != b.Name || a.ArtifactLocation != b.ArtifactLocation || a.LifecycleStage != b.LifecycleStage ||
+		a.CreationTime != b.CreationTime || a.LastUpdateTime != b.LastUpdateTime {
+		return false
+	}
+	have := map[string]string{}
+	for _, t := range b.Tags {
+		have[t.Key] = t.Value
+	}
+	for _, t := range a.Tags {
+		if v, ok := have[t.Key]; !ok || v != t.Value {
+			return false
+		}
+	}
+	return true
+}
+
+func datasetKey(d tracking.DatasetInput) string {
+	tags := append([]tracking.Tag(nil), d.Tags...)
+	sort.Slice(tags, func(i, j int) bool { return tags[i].Key < tags[j].Key })
+	return fmt.Sprintf("%q|%q|%v", d.Dataset.Name, d.Dataset.Digest, tags)
+}
+
+// diffRun works out what the target lacks of src. It fails when a param
+// differs: params are immutable, so the stores disagree and a human must
+// decide.
+func diffRun(src, dst *Run, targetExp string) (RunWrite, bool, error) {
+	w := RunWrite{Info: src.Info, DeletedTime: src.DeletedTime}
+	w.Info.ExperimentID = targetExp
+	if dst == nil {
+		w.Create, w.SetInfo = true, true
+		w.Params, w.Tags, w.Metrics, w.Inputs = src.Params, src.Tags, src.Metrics, src.Inputs
+		for _, m := range latestOf(src.Metrics) {
+			w.Latest = append(w.Latest, m)
+		}
+		sortMetrics(w.Latest)
+		return w, true, nil
+	}
+	changed := false
+	if !sameInfo(w.Info, dst.Info) {
+		w.SetInfo, changed = true, true
+	}
+	params := map[string]string{}
+	for _, p := range dst.Params {
+		params[p.Key] = p.Value
+	}
+	for _, p := range src.Params {
+		v, ok := params[p.Key]
+		if !ok {
+			w.Params = append(w.Params, p)
+			changed = true
+		} else if v != p.Value {
+			return w, false, fmt.Errorf("run %s: param %q is %q in the source and %q in the target", src.Info.RunID, p.Key, p.Value, v)
+		}
+	}
+	tags := map[string]string{}
+	for _, t := range dst.Tags {
+		tags[t.Key] = t.Value
+	}
+	for _, t := range src.Tags {
+		if v, ok := tags[t.Key]; !ok || v != t.Value {
+			w.Tags = append(w.Tags, t)
+			changed = true
+		}
+	}
+	have := make(map[metricKey]struct{}, len(dst.Metrics))
+	for _, m := range dst.Metrics {
+		have[keyOfMetric(m)] = struct{}{}
+	}
+	touched := map[string]bool{}
+	for _, m := range src.Metrics {
+		k := keyOfMetric(m)
+		if _, ok := have[k]; ok {
+			continue
+		}
+		have[k] = struct{}{}
+		w.Metrics = append(w.Metrics, m)
+		touched[m.Key] = true
+	}
+	if len(w.Metrics) > 0 {
+		changed = true
+		all := latestOf(append(append([]tracking.Metric(nil), dst.Metrics...), w.Metrics...))
+		for k := range touched {
+			w.Latest = append(w.Latest, all[k])
+		}
+		sortMetrics(w.Latest)
+	}
+	inputs := map[string]bool{}
+	for _, d := range dst.Inputs {
+		inputs[datasetKey(d)] = true
+	}
+	for _, d := range src.Inputs {
+		if !inputs[datasetKey(d)] {
+			w.Inputs = append(w.Inputs, d)
+			changed = true
+		}
+	}
+	return w, changed, nil
+}
+
+func sortMetrics(ms []tracking.Metric) {
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Key < ms[j].Key })
+}
