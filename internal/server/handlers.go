@@ -497,9 +497,12 @@ func (s *Server) getMetricHistory(r *http.Request, f *fields) (any, error) {
 	out := metricsResponse{NextPageToken: next}
 	if len(ms) > 0 {
 		out.Metrics = toWireMetrics(ms)
-		// MLflow's get-history entries carry no run_id (the bulk endpoints do).
-		for i := range out.Metrics {
-			out.Metrics[i].RunID = ""
+		// MLflow's SQL store answers get-history without run_id, its file store
+		// with it; answer as the MLflow store of the same kind would.
+		if s.storeType != "FileStore" {
+			for i := range out.Metrics {
+				out.Metrics[i].RunID = ""
+			}
 		}
 	}
 	return out, nil

@@ -204,9 +204,8 @@ def test_reads_match_mlflow(served):
     assert_same(want, got)
 
 
-@pytest.mark.xfail(strict=True, reason="internal/server's get-history handler drops run_id, which "
-                   "MLflow's file store (not its SQL store) fills in")
 def test_history_names_run(served):
+    """MLflow's file store (not its SQL store) names the run in every history point."""
     ids, servers = served["ids"], served["servers"]
     want = [m.run_id for m in MlflowClient(tracking_uri=servers["oracle"].url).get_metric_history(ids["parent"], "m0")]
     got = [m.run_id for m in MlflowClient(tracking_uri=servers["subject"].url).get_metric_history(ids["parent"], "m0")]
@@ -214,8 +213,8 @@ def test_history_names_run(served):
     assert got == want
 
 
-@pytest.mark.xfail(strict=True, reason="mltrack's file store orders a history by (timestamp, step, value) "
-                   "as the store conformance suite requires; MLflow's file store keeps file order")
+@pytest.mark.xfail(strict=True, reason="deliberate (docs/decisions/0004): mltrack's file store orders a history "
+                   "by (timestamp, step, value) as MLflow's SQL store does; MLflow's file store keeps file order")
 def test_history_file_order(served):
     ids, servers = served["ids"], served["servers"]
     want = [(m.timestamp, m.step, m.value) for m in

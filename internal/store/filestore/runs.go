@@ -389,6 +389,9 @@ func (s *Store) GetMetricHistory(ctx context.Context, runID, key string, offset,
 		return nil, err
 	}
 	sort.SliceStable(points, func(i, j int) bool { return historyLess(points[i], points[j]) })
+	for i := range points {
+		points[i].RunID = runID
+	}
 	if offset >= len(points) {
 		return []tracking.Metric{}, nil
 	}
