@@ -2,7 +2,12 @@ module github.com/mltrack/mltrack/examples/train
 
 go 1.26.8
 
-require github.com/mltrack/mltrack v0.0.0
+require (
+	github.com/gomlx/gomlx v0.26.0
+	github.com/mltrack/mltrack v0.0.0
+	github.com/schollz/progressbar/v3 v3.19.1
+	gonum.org/v1/plot v0.15.2
+)
 
 require (
 	codeberg.org/go-fonts/liberation v0.5.0 // indirect
@@ -14,19 +19,16 @@ require (
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/go-logr/logr v1.4.3 // indirect
 	github.com/golang/freetype v0.0.0-20170609003504-e2365dfdc4a0 // indirect
-	github.com/gomlx/gomlx v0.26.0 // indirect
 	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/pmezard/go-difflib v1.0.0 // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
-	github.com/schollz/progressbar/v3 v3.18.0 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
 	golang.org/x/exp v0.0.0-20250819193227-8b4c13bb791b // indirect
 	golang.org/x/image v0.26.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
-	golang.org/x/term v0.38.0 // indirect
+	golang.org/x/term v0.44.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
-	gonum.org/v1/plot v0.15.2 // indirect
 	k8s.io/klog/v2 v2.130.1 // indirect
 )
 
