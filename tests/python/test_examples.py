@@ -2,7 +2,8 @@
 
 - scripts/demo.sh (what `make demo` runs): the Go trainer over the 3x2 grid of
   --lr and --hidden; checked through the REST API: six FINISHED runs with params
-  lr and hidden and a `loss` history of exactly --epochs steps that goes down.
+  lr and hidden, a `loss` history of exactly --epochs steps that goes down, and
+  the weights and loss plot among the run's artifacts.
 - examples/python (the seed's script in --no-torch mode): its own test file,
   run against the same server.
 """
@@ -50,6 +51,11 @@ def test_demo_grid(subject):
         assert len(steps) == EPOCHS and len(set(steps)) == EPOCHS, steps[:5]
         by_step = sorted(hist, key=lambda m: m["step"])
         assert by_step[-1]["value"] < by_step[0]["value"], (params, by_step[0], by_step[-1])
+        # The trained weights and the loss plot went through mltrack's artifact proxy.
+        files = _api(subject.url, "GET", "artifacts/list", params={"run_id": run["info"]["run_id"]}).get("files", [])
+        sizes = {f["path"]: int(f.get("file_size", 0)) for f in files}
+        assert {"weights.json", "loss.png"} <= set(sizes), sizes
+        assert sizes["loss.png"] > 1000 and sizes["weights.json"] > 10, sizes
     assert grid == {(lr, h) for lr in (0.01, 0.05, 0.1) for h in (8, 32)}
 
 
