@@ -70,8 +70,12 @@ test-python: venv build
 	MLTRACK_BIN="$(CURDIR)/$(BIN)" MLTRACK_TEST_POSTGRES_URI="$${MLTRACK_TEST_POSTGRES_URI:-}" \
 		$(VENV)/bin/python -m pytest tests/python -q -ra
 
-bench: build
+# All benchmarks (about 20 minutes on 2 cores); docs/benchmarks.md holds the
+# results and explains each figure. Nothing here asserts a time.
+bench: build venv
 	bash bench/run.sh
+	cd bench && $(GO) run ./filestore -mltrack ../$(BIN)
+	cd bench && $(GO) run ./artifacts --start ../$(BIN)
 
 clean:
 	rm -rf bin/ .pytest_cache tests/python/.pytest_cache tests/python/__pycache__ test-results/
