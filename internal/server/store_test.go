@@ -12,7 +12,7 @@ import (
 
 // openTestStore is the store the HTTP tests run against: the real SQL store
 // on a fresh SQLite file.
-func openTestStore(t *testing.T) tracking.Store {
+func openTestStore(t testing.TB) tracking.Store {
 	t.Helper()
 	uri := "sqlite:///" + filepath.Join(t.TempDir(), "mlflow.db")
 	st, err := sqlstore.Open(context.Background(), uri, sqlstore.Options{
