@@ -35,12 +35,24 @@ wait_http() {
   echo "run.sh: $1 did not come up" >&2; return 1
 }
 
+# A port nobody listens on, from 19011 up: a server left over from an earlier
+# run must not be tested in place of the one this run builds.
+free_port() {
+  local p
+  for p in $(seq "${1:-19011}" 19099); do
+    [[ " ${TAKEN:-} " == *" $p "* ]] && continue
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then TAKEN="${TAKEN:-} $p"; echo "$p"; return 0; fi
+  done
+  echo "run.sh: no free port in 19011-19099" >&2; return 1
+}
+
 OWN_SERVER=""
 SUBJECT="${SUBJECT:-mltrack}"
 if [[ -z "${BASE_URL:-}" ]]; then
   OWN_SERVER=1
-  MLFLOW_PORT="${MLFLOW_PORT:-19011}"
-  UI_PORT="${UI_PORT:-19012}"
+  MLFLOW_PORT="${MLFLOW_PORT:-$(free_port 19011)}"
+  TAKEN=" $MLFLOW_PORT "
+  UI_PORT="${UI_PORT:-$(free_port 19012)}"
   DATA="$(mktemp -d)"
 fi
 if [[ -n "$OWN_SERVER" && "$SUBJECT" == mlflow ]]; then
@@ -68,11 +80,16 @@ if [[ -n "$OWN_SERVER" && "$SUBJECT" == mltrack ]]; then
   # Built after the UI so the binary embeds this build.
   echo "== building and starting mltrack on :$UI_PORT under /mlflow (data in $DATA)"
   (cd "$ROOT" && "$GO" build -o "$DATA/mltrack" ./cmd/mltrack)
-  (cd "$DATA" && setsid "$DATA/mltrack" server --backend-store-uri "sqlite:///$DATA/m.db" \
+  # A plain background command, so $! is mltrack itself (a subshell around it
+  # would record the subshell's pid and leave the server running at exit).
+  cd "$DATA"
+  setsid "$DATA/mltrack" server --backend-store-uri "sqlite:///$DATA/m.db" \
     --host 127.0.0.1 --port "$UI_PORT" --static-prefix /mlflow >"$OUT_DIR/mltrack-server.log" 2>&1 &
-   echo $! >"$DATA/pid")
-  PIDS+=("$(cat "$DATA/pid")")
+  MLTRACK_PID=$!
+  PIDS+=("$MLTRACK_PID")
+  cd "$ROOT"
   wait_http "http://127.0.0.1:$UI_PORT/mlflow/health"
+  kill -0 "$MLTRACK_PID" 2>/dev/null || { echo "run.sh: mltrack exited; see $OUT_DIR/mltrack-server.log" >&2; exit 1; }
   BASE_URL="http://127.0.0.1:$UI_PORT/mlflow/"
   TRACKING_URI="http://127.0.0.1:$UI_PORT/mlflow"
 elif [[ -n "$OWN_SERVER" ]]; then

@@ -13,6 +13,9 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 
+LONG_STEPS = 20_000
+
+
 def main() -> None:
     c = MlflowClient()
     stamp = str(int(time.time() * 1000))
@@ -64,10 +67,19 @@ def main() -> None:
     c.set_terminated(gone.info.run_id)
     c.delete_run(gone.info.run_id)
     c.create_run(other_id, run_name="lonely")
+    # A history longer than the chart's point budget, so the full view is
+    # downsampled and a zoom must refetch its step range to show every point.
+    long_id = c.create_experiment(f"browser-long-{stamp}")
+    lr_ = c.create_run(long_id, run_name="long-run")
+    long_vals = [round(math.sin(s / 40.0) + (s % 7) * 0.01, 6) for s in range(LONG_STEPS)]
+    for i in range(0, LONG_STEPS, 1000):
+        c.log_batch(lr_.info.run_id, metrics=[Metric("loss", long_vals[s], base + s, s) for s in range(i, min(i + 1000, LONG_STEPS))])
+    c.set_terminated(lr_.info.run_id)
     with open(sys.argv[1], "w") as out:
         json.dump({"experiment_id": exp_id, "experiment_name": exp_name, "other_experiment_id": other_id,
                    "runs": runs, "children": children, "live_run_id": live.info.run_id,
-                   "failed_run_id": failed.info.run_id, "deleted_run_id": gone.info.run_id},
+                   "failed_run_id": failed.info.run_id, "deleted_run_id": gone.info.run_id,
+                   "long_run_id": lr_.info.run_id, "long_loss": long_vals},
                   out)
 
 

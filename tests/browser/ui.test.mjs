@@ -177,6 +177,118 @@ describe('web UI', () => {
     await shot('06-compare');
   });
 
+  test('zooming a chart refetches that step range at full detail', async () => {
+    const id = seed.long_run_id, all = seed.long_loss;
+    await page.goto(`${BASE}#/runs/${id}`);
+    // The full view is downsampled: fewer points than logged, first and last kept.
+    await page.waitForFunction((id) => (window.__mltrack.charts.loss?.series[id]?.length ?? 0) > 0, id);
+    const whole = (await chartSeries('loss'))[id];
+    assert.ok(whole.length < all.length, `full view has ${whole.length} of ${all.length} points`);
+    assert.deepEqual(whole[0], [0, all[0]]);
+    const reqs = [];
+    const onReq = (r) => { if (/get-history-(downsampled|bulk-interval)/.test(r.url())) reqs.push(new URL(r.url())); };
+    page.on('request', onReq);
+    const box = await page.locator('[data-metric="loss"] .u-over').boundingBox();
+    await page.mouse.move(box.x + box.width * 0.40, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.43, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.move(box.x + box.width * 0.45, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForFunction(() => window.__mltrack.charts.loss?.zoom != null, null, { timeout: 10000 });
+    page.off('request', onReq);
+    const c = await page.evaluate(() => window.__mltrack.charts.loss);
+    const [start, end] = c.zoom;
+    const req = reqs.find((u) => u.searchParams.has('start_step'));
+    assert.ok(req, 'a request carried start_step/end_step');
+    assert.equal(Number(req.searchParams.get('start_step')), start);
+    assert.equal(Number(req.searchParams.get('end_step')), end);
+    assert.ok(start > 0 && end < all.length - 1 && end - start < 2500, `range ${start}-${end}`);
+    // Every logged point of the range, exactly; none outside it.
+    assert.deepEqual(c.series[id], all.slice(start, end + 1).map((v, i) => [start + i, v]));
+    assert.match(await page.textContent('[data-testid="zoom-range"]'), new RegExp(`steps ${start}–${end}`));
+    await shot('11-zoomed');
+    await page.dblclick('[data-metric="loss"] .u-over');
+    await page.waitForFunction(() => window.__mltrack.charts.loss?.zoom == null);
+    assert.equal((await chartSeries('loss'))[id].length, whole.length);
+  });
+
+  test('grouping runs by a param plots each group\'s mean with a band', async () => {
+    const four = ['resnet-small', 'resnet-large', 'vit-base', 'mlp-baseline'].map((n) => byName[n]);
+    await page.goto(`${BASE}#/compare?runs=${four.map((r) => r.run_id).join(',')}&group=p%3Aoptimizer`);
+    const labels = { adam: 'optimizer=adam (2)', sgd: 'optimizer=sgd (2)' };
+    await page.waitForFunction((ls) => ls.every((l) => window.__mltrack.charts.loss?.series[l]?.length === 200), Object.values(labels));
+    const expected = (opt, band) => {
+      const rs = four.filter((r) => r.optimizer === opt);
+      return rs[0].loss.map(([step], i) => {
+        const vs = rs.map((r) => r.loss[i][1]);
+        const mean = vs.reduce((a, b) => a + b, 0) / vs.length;
+        const sd = Math.sqrt(vs.reduce((a, v) => a + (v - mean) ** 2, 0) / vs.length);
+        return { step, mean, lo: band === 'std' ? mean - sd : Math.min(...vs), hi: band === 'std' ? mean + sd : Math.max(...vs) };
+      });
+    };
+    const close = (a, b) => Math.abs(a - b) < 1e-9;
+    const check = async (band) => {
+      const c = await page.evaluate(() => window.__mltrack.charts.loss);
+      assert.deepEqual(Object.keys(c.series).sort(), Object.values(labels).sort());
+      for (const [opt, label] of Object.entries(labels)) {
+        const want = expected(opt, band);
+        c.series[label].forEach(([x, y], i) => { assert.equal(x, want[i].step); assert.ok(close(y, want[i].mean), `${label} step ${x}: ${y} vs ${want[i].mean}`); });
+        c.bands[label].forEach(([x, lo, hi], i) => { assert.ok(close(lo, want[i].lo) && close(hi, want[i].hi), `${band} band ${label} step ${x}`); });
+      }
+    };
+    await check('minmax');
+    await page.evaluate(() => document.querySelector('.charts-section').scrollIntoView());
+    await shot('12-grouped-minmax');
+    await page.selectOption('[data-testid="band"]', 'std');
+    await page.waitForFunction(() => new URLSearchParams(location.hash.split('?')[1]).get('band') === 'std');
+    await page.waitForFunction((l) => { const b = window.__mltrack.charts.loss?.bands?.[l]; return b && b[0][1] !== b[0][2] && b.length === 200; }, labels.adam);
+    await check('std');
+  });
+
+  test('compare view draws parallel coordinates and a param/metric scatter', async () => {
+    const four = ['resnet-small', 'resnet-large', 'vit-base', 'mlp-baseline'].map((n) => byName[n]);
+    await page.goto(`${BASE}#/compare?runs=${four.map((r) => r.run_id).join(',')}`);
+    await page.waitForSelector('[data-testid="parcoords"] polyline');
+    assert.equal(await page.locator('[data-testid="parcoords"] polyline').count(), 4);
+    let pc = await page.evaluate(() => window.__mltrack.parcoords);
+    assert.deepEqual(pc.axes, ['p:batch_size', 'p:lr', 'p:optimizer', 'm:accuracy', 'm:loss']);
+    for (const r of four) {
+      const [bs, lr, opt, , loss] = pc.lines[r.run_id];
+      assert.deepEqual([bs, lr, opt], [Number(r.batch_size), Number(r.lr), r.optimizer]);
+      assert.ok(Math.abs(loss - r.final_loss) < 1e-9);
+    }
+    // Dropping a metric removes its axis.
+    await page.uncheck('[data-testid="pc-metrics"] label:has-text("accuracy") input');
+    await page.waitForFunction(() => window.__mltrack.parcoords.axes.length === 4);
+    pc = await page.evaluate(() => window.__mltrack.parcoords);
+    assert.deepEqual(pc.axes, ['p:batch_size', 'p:lr', 'p:optimizer', 'm:loss']);
+
+    await page.selectOption('[data-testid="scatter-x"]', 'lr');
+    await page.selectOption('[data-testid="scatter-y"]', 'loss');
+    await page.waitForFunction(() => window.__mltrack.scatter?.x === 'lr' && window.__mltrack.scatter?.y === 'loss');
+    assert.equal(await page.locator('[data-testid="scatter"] circle').count(), 4);
+    const sc = await page.evaluate(() => window.__mltrack.scatter.points);
+    for (const r of four) {
+      assert.equal(sc[r.run_id][0], Number(r.lr));
+      assert.ok(Math.abs(sc[r.run_id][1] - r.final_loss) < 1e-9);
+    }
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await shot('13-compare-plots');
+  });
+
+  test('new runs appear in the table without Refresh while runs are RUNNING', async () => {
+    // The other experiment's only run ("lonely") is still RUNNING.
+    await page.goto(`${BASE}#/experiments/${seed.other_experiment_id}`);
+    await waitRows(1);
+    const r = await fetch(`${BASE}ajax-api/2.0/mlflow/runs/create`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ experiment_id: seed.other_experiment_id, run_name: 'late-arrival', start_time: Date.now() }),
+    });
+    assert.equal(r.status, 200);
+    await waitRows(2);
+    assert.deepEqual((await rowNames()).sort(), ['late-arrival', 'lonely']);
+  });
+
   test('a deep link restores filter, sort, columns and selection after reload', async () => {
     const a = byName['resnet-large'];
     const q = new URLSearchParams({ filter: "params.optimizer = 'adam'", order: 'metrics.`loss` DESC', cols: 'p%3Alr,m%3Aloss', sel: a.run_id });

@@ -1,8 +1,10 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { api, Run, runName } from './api';
-import { ChartControls, MetricChart, settingsFrom } from './Chart';
+import { api, Metric, Run, runName } from './api';
+import { ChartControls, MetricChart, Series, settingsFrom } from './Chart';
 import { fmtNum } from './format';
-import { useHistories } from './histories';
+import { ParallelCoords, Scatter, metricValue, paramValue } from './ComparePlots';
+import { BandKind, groupRuns, groupSeries, parseGroupBy } from './group';
+import { loadHistory, useHistories } from './histories';
 import { href, Route, updateQuery } from './route';
 import { StatusBadge } from './StatusBadge';
 
@@ -28,6 +30,14 @@ export function ComparePage({ route, onExperiment }: { route: Extract<Route, { p
 
   const keys = useMemo(() => [...new Set((runs ?? []).flatMap((r) => (r.data.metrics ?? []).map((m) => m.key)))].sort(), [runs]);
   const { data: hist, error: histError } = useHistories(runs ? ids : [], keys, live);
+  const groupBy = parseGroupBy(route.q.get('group'));
+  const band: BandKind = route.q.get('band') === 'std' ? 'std' : 'minmax';
+  const groups = useMemo(() => (runs && groupBy ? groupRuns(runs, groupBy) : null), [runs, route.q.get('group')]);
+  // Chart series per metric: one per run, or one mean line (with a band) per group.
+  const seriesFor = (byRun: Record<string, Metric[]>): Series[] =>
+    groups && groupBy ? groupSeries(groups, groupBy, byRun, band)
+      : (runs ?? []).map((r) => ({ runId: r.info.run_id, label: runName(r), points: byRun[r.info.run_id] ?? [] }));
+  const chartSeries = useMemo(() => Object.fromEntries(keys.map((k) => [k, seriesFor(hist[k] ?? {})])), [hist, groups, band, keys]);
 
   if (!ids.length) return <div class="page"><div class="empty"><h2>Nothing to compare</h2><p class="muted">Select runs in an experiment's table, then press Compare.</p></div></div>;
   if (error) return <div class="page"><div class="empty error-state" role="alert"><h2>Cannot load runs</h2><p>{error}</p></div></div>;
@@ -37,6 +47,22 @@ export function ComparePage({ route, onExperiment }: { route: Extract<Route, { p
   const val = (r: Run, k: string) => r.data.params?.find((p) => p.key === k)?.value;
   const metricVal = (r: Run, k: string) => r.data.metrics?.find((m) => m.key === k)?.value;
   const exp = route.q.get('exp') ?? runs[0]?.info.experiment_id;
+  const tagKeys = [...new Set(runs.flatMap((r) => (r.data.tags ?? []).map((t) => t.key)))].filter((k) => !k.startsWith('mlflow.')).sort();
+
+  // Parallel coordinates: every param, plus the chosen metrics ("~" = none).
+  const pmRaw = route.q.get('pm');
+  const pcMetrics = pmRaw === null ? keys.slice(0, 6) : pmRaw === '~' ? [] : pmRaw.split(',').filter((k) => keys.includes(k));
+  const togglePm = (k: string) => {
+    const next = pcMetrics.includes(k) ? pcMetrics.filter((x) => x !== k) : keys.filter((x) => x === k || pcMetrics.includes(x));
+    updateQuery(route, { pm: next.length ? next.join(',') : '~' });
+  };
+  const axes = [
+    ...paramKeys.map((k) => ({ id: 'p:' + k, label: k, values: runs.map((r) => paramValue(r, k)) })),
+    ...pcMetrics.map((k) => ({ id: 'm:' + k, label: k, values: runs.map((r) => metricValue(r, k)) })),
+  ];
+  const firstNumericParam = paramKeys.find((k) => runs.every((r) => { const v = paramValue(r, k); return v === undefined || Number.isFinite(Number(v)); }));
+  const sx = route.q.get('sx') ?? firstNumericParam ?? paramKeys[0] ?? '';
+  const sy = route.q.get('sy') ?? keys[0] ?? '';
 
   return (
     <div class="page compare-page">
@@ -63,16 +89,63 @@ export function ComparePage({ route, onExperiment }: { route: Extract<Route, { p
           </table>
         </div>
       </section>
+      {runs.length > 0 && (paramKeys.length > 0 || keys.length > 0) && (
+        <div class="plot-grid">
+          <section class="card" data-testid="parcoords-card">
+            <div class="plot-head"><h3>Parallel coordinates</h3></div>
+            {keys.length > 0 && (
+              <div class="metric-chips" data-testid="pc-metrics">
+                <span class="muted">Metrics:</span>
+                {keys.map((k) => <label key={k}><input type="checkbox" checked={pcMetrics.includes(k)} onChange={() => togglePm(k)} /> {k}</label>)}
+              </div>
+            )}
+            <ParallelCoords runs={runs} axes={axes} />
+          </section>
+          <section class="card" data-testid="scatter-card">
+            <div class="plot-head">
+              <h3>Scatter</h3>
+              <span class="inline-form">
+                <label>x <select class="input select" value={sx} data-testid="scatter-x" onChange={(e) => updateQuery(route, { sx: (e.target as HTMLSelectElement).value })}>
+                  {paramKeys.map((k) => <option key={k} value={k}>{k}</option>)}
+                </select></label>
+                <label>y <select class="input select" value={sy} data-testid="scatter-y" onChange={(e) => updateQuery(route, { sy: (e.target as HTMLSelectElement).value })}>
+                  {keys.map((k) => <option key={k} value={k}>{k}</option>)}
+                </select></label>
+              </span>
+            </div>
+            {sx && sy
+              ? <Scatter runs={runs} x={runs.map((r) => paramValue(r, sx))} y={runs.map((r) => metricValue(r, sy))} xLabel={sx} yLabel={sy} />
+              : <p class="muted small">A scatter needs a param and a metric.</p>}
+          </section>
+        </div>
+      )}
       <section class="charts-section">
         <div class="section-head">
           <h2>Charts</h2>
-          <ChartControls settings={settings} onChange={(c) => updateQuery(route, c)} />
+          <div class="chart-controls">
+            <label>Group by
+              <select class="input select" value={route.q.get('group') ?? ''} data-testid="group-by" onChange={(e) => updateQuery(route, { group: (e.target as HTMLSelectElement).value })}>
+                <option value="">None (one line per run)</option>
+                {paramKeys.length > 0 && <optgroup label="Params">{paramKeys.map((k) => <option key={k} value={'p:' + k}>{k}</option>)}</optgroup>}
+                {tagKeys.length > 0 && <optgroup label="Tags">{tagKeys.map((k) => <option key={k} value={'t:' + k}>{k}</option>)}</optgroup>}
+              </select>
+            </label>
+            {groupBy && (
+              <label>Band
+                <select class="input select" value={band} data-testid="band" onChange={(e) => updateQuery(route, { band: (e.target as HTMLSelectElement).value === 'std' ? 'std' : '' })}>
+                  <option value="minmax">min–max</option>
+                  <option value="std">mean ± std</option>
+                </select>
+              </label>
+            )}
+            <ChartControls settings={settings} onChange={(c) => updateQuery(route, c)} />
+          </div>
         </div>
         {histError && <div class="error" role="alert">{histError}</div>}
         <div class="chart-grid">
           {keys.map((k) => (
-            <MetricChart key={k} metricKey={k} settings={settings}
-              series={runs.map((r) => ({ runId: r.info.run_id, label: runName(r), points: hist[k]?.[r.info.run_id] ?? [] }))} />
+            <MetricChart key={k} metricKey={k} settings={settings} series={chartSeries[k] ?? []}
+              fetchRange={(a, b, sig) => loadHistory(ids, k, sig, [a, b]).then(seriesFor)} />
           ))}
         </div>
       </section>

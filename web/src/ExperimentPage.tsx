@@ -83,23 +83,40 @@ export function ExperimentPage({ route }: { route: Extract<Route, { page: 'exper
     return () => ctl.abort();
   }, [expId, filter, order, view, reload]);
 
-  // Live refresh: RUNNING rows are re-read in one search by id.
+  // Live refresh while the experiment has RUNNING runs: re-read those rows in
+  // one search by id, and re-read the first page so new runs appear without a
+  // manual Refresh. When the whole result fits in the first page it simply
+  // replaces the list; otherwise runs not yet listed are put first (new runs
+  // sort first under the default start-time order).
   const runningIds = useMemo(() => runs.filter((r) => r.info.status === 'RUNNING').map((r) => r.info.run_id).slice(0, 500), [runs]);
   const runningKey = runningIds.join(',');
+  const live = runningIds.length > 0;
   useEffect(() => {
-    if (!runningIds.length) return;
+    if (!live) return;
     const t = setInterval(async () => {
       try {
-        const r = await api.searchRuns({
-          experiment_ids: [expId], run_view_type: 'ALL', max_results: runningIds.length,
-          filter: `attributes.run_id IN (${runningIds.map((id) => `'${id}'`).join(',')})`,
+        const [byId, first] = await Promise.all([
+          api.searchRuns({
+            experiment_ids: [expId], run_view_type: 'ALL', max_results: runningIds.length,
+            filter: `attributes.run_id IN (${runningIds.map((id) => `'${id}'`).join(',')})`,
+          }),
+          api.searchRuns({
+            experiment_ids: [expId], filter: filter || undefined, run_view_type: VIEWS[view] ?? 'ACTIVE_ONLY',
+            max_results: FIRST_PAGE, order_by: order ? [order] : undefined,
+          }),
+        ]);
+        const page = first.runs ?? [];
+        const fresh = new Map([...(byId.runs ?? []), ...page].map((x) => [x.info.run_id, x]));
+        setRuns((prev) => {
+          if (!first.next_page_token && complete) return page;
+          const known = new Set(prev.map((x) => x.info.run_id));
+          const added = page.filter((x) => !known.has(x.info.run_id));
+          return added.concat(prev.map((x) => fresh.get(x.info.run_id) ?? x));
         });
-        const fresh = new Map((r.runs ?? []).map((x) => [x.info.run_id, x]));
-        setRuns((prev) => prev.map((x) => fresh.get(x.info.run_id) ?? x));
       } catch { /* transient: the next tick retries */ }
     }, testHook().pollMs ?? POLL_MS);
     return () => clearInterval(t);
-  }, [runningKey, expId]);
+  }, [runningKey, expId, filter, order, view, complete]);
 
   // Keys seen earlier stay offered, so a failing or empty search does not
   // make the chosen columns disappear.
@@ -243,6 +260,10 @@ function RunsGrid(p: GridProps) {
   const gridCols = [CHECK_W, NAME_W, ...FIXED.map((f) => f.width), ...p.cols.map(() => COL_W)];
   const gridTemplate = gridCols.map((w) => w + 'px').join(' ');
   const totalW = gridCols.reduce((a, b) => a + b, 0);
+  // Rendered in slot order, so Preact patches rows in place and never moves
+  // DOM nodes (rows are absolutely positioned, DOM order does not show).
+  const vis = virt.getVirtualItems();
+  const items = [...vis].sort((a, b) => (a.index % vis.length) - (b.index % vis.length));
 
   const onKey = (e: KeyboardEvent) => {
     if (!p.rows.length) return;
@@ -280,12 +301,15 @@ function RunsGrid(p: GridProps) {
         </div>
         {p.empty}
         <div class="tbody" style={{ height: virt.getTotalSize() + 'px', width: totalW + 'px' }}>
-          {virt.getVirtualItems().map((vi) => {
+          {items.map((vi) => {
             const row = p.rows[vi.index];
             const r = row.run;
             const id = r.info.run_id;
+            // Keyed by slot, not run id: while scrolling, a row that leaves
+            // hands its DOM nodes to the row that enters, so Preact patches
+            // text instead of building and discarding whole rows every frame.
             return (
-              <div key={id} role="row" data-run-id={id} aria-selected={p.selected.has(id)}
+              <div key={vi.index % vis.length} role="row" data-run-id={id} aria-selected={p.selected.has(id)}
                 class={'tr' + (p.selected.has(id) ? ' selected' : '') + (vi.index === cursor ? ' cursor' : '') + (r.info.lifecycle_stage === 'deleted' ? ' deleted' : '')}
                 style={{ gridTemplateColumns: gridTemplate, transform: `translateY(${vi.start}px)`, height: ROW_H + 'px' }}
                 onClick={() => setCursor(vi.index)}>

@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, Run, runName, tagValue } from './api';
 import { ChartControls, MetricChart, settingsFrom } from './Chart';
 import { fmtDuration, fmtNum, fmtTime, runDuration } from './format';
-import { useHistories } from './histories';
+import { loadHistory, useHistories } from './histories';
 import { href, Route, updateQuery } from './route';
 import { StatusBadge } from './StatusBadge';
 import { testHook } from './testhook';
@@ -141,7 +141,8 @@ export function RunPage({ route, onExperiment }: { route: Extract<Route, { page:
         <div class="chart-grid">
           {metricKeys.map((k) => (
             <MetricChart key={k} metricKey={k} settings={settings}
-              series={[{ runId: id, label: name, points: hist[k]?.[id] ?? [] }]} />
+              series={[{ runId: id, label: name, points: hist[k]?.[id] ?? [] }]}
+              fetchRange={(a, b, sig) => loadHistory([id], k, sig, [a, b]).then((h) => [{ runId: id, label: name, points: h[id] ?? [] }])} />
           ))}
         </div>
       </section>

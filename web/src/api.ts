@@ -121,16 +121,18 @@ export const api = {
   // Chart data: mltrack's min/max-envelope downsampling keeps every spike; a
   // plain MLflow server lacks that endpoint (404), so fall back to its
   // evenly sampled get-history-bulk-interval.
-  sampledHistory: async (runIds: string[], key: string, maxPoints = 2500, signal?: AbortSignal) => {
+  // A step range (both ends inclusive) narrows the request, for zoom refetch.
+  sampledHistory: async (runIds: string[], key: string, maxPoints = 2500, signal?: AbortSignal, range?: [number, number]) => {
+    const steps = range ? { start_step: range[0], end_step: range[1] } : {};
     try {
       return await call<{ metrics?: Metric[] }>('GET', 'ajax-api/2.0/mltrack/metrics/get-history-downsampled', {
-        run_ids: runIds, metric_key: key, max_points: maxPoints,
+        run_ids: runIds, metric_key: key, max_points: maxPoints, ...steps,
       }, signal);
     } catch (e) {
       if (!(e instanceof ApiError) || e.status !== 404) throw e;
     }
     return call<{ metrics?: Metric[] }>('GET', 'metrics/get-history-bulk-interval', {
-      run_ids: runIds, metric_key: key, max_results: Math.min(maxPoints, 2500),
+      run_ids: runIds, metric_key: key, max_results: Math.min(maxPoints, 2500), ...steps,
     }, signal);
   },
 };

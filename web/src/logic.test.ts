@@ -59,3 +59,32 @@ describe('parseHash', () => {
     });
   }
 });
+
+describe('aggregate', () => {
+  it('averages across runs at each step, with min-max and std bands', async () => {
+    const { aggregate } = await import('./group');
+    const a = [m(0, 1, 0), m(1, 3, 10)], b = [m(0, 3, 0), m(2, 5, 20)];
+    expect(aggregate([a, b], 'minmax').map((p) => [p.step, p.value, p.lo, p.hi])).toEqual([[0, 2, 1, 3], [1, 3, 3, 3], [2, 5, 5, 5]]);
+    expect(aggregate([a, b], 'std').map((p) => [p.step, p.value, p.lo, p.hi])[0]).toEqual([0, 2, 1, 3]);
+  });
+  it('counts a run\'s repeated step once, with its last value', async () => {
+    const { aggregate } = await import('./group');
+    expect(aggregate([[m(0, 1, 0), m(0, 5, 1)], [m(0, 1, 0)]], 'minmax')[0].value).toBe(3);
+  });
+});
+
+describe('compare plots and chart budget', () => {
+  it('scales numeric axes by value and other axes as sorted categories', async () => {
+    const { scaleOf } = await import('./ComparePlots');
+    const n = scaleOf(['1', '3', undefined, '2']);
+    expect(n.numeric).toBe(true);
+    expect([n.pos('1'), n.pos('2'), n.pos('3')]).toEqual([0, 0.5, 1]);
+    const c = scaleOf(['sgd', 'adam', 'sgd']);
+    expect(c.numeric).toBe(false);
+    expect([c.pos('adam'), c.pos('sgd')]).toEqual([0, 1]);
+  });
+  it('shares the chart point budget among many runs, never below 1,000 each', async () => {
+    const { pointsPerRun } = await import('./histories');
+    expect([pointsPerRun(1), pointsPerRun(40), pointsPerRun(100), pointsPerRun(500)]).toEqual([2500, 2500, 1000, 1000]);
+  });
+});

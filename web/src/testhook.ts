@@ -1,9 +1,18 @@
 // window.__mltrack exposes what the UI rendered (table rows, plotted chart
-// points) so browser tests compare it with the logged data instead of pixels.
+// points, compare plots) so browser tests compare it with the logged data
+// instead of pixels.
 export interface TestHook {
   pollMs?: number;
   table?: { rows: number; total: number; complete: boolean };
-  charts: Record<string, { x: string; series: Record<string, [number, number][]> }>;
+  charts: Record<string, {
+    x: string;
+    series: Record<string, [number, number][]>;
+    bands?: Record<string, [number, number, number][]>;
+    zoom?: [number, number] | null;
+  }>;
+  parcoords?: { axes: string[]; lines: Record<string, (number | string | null)[]> };
+  scatter?: { x: string; y: string; points: Record<string, [number | string, number]> };
+  chartDrawMs?: Record<string, number>;
 }
 
 export function testHook(): TestHook {
