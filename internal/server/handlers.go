@@ -391,15 +391,7 @@ func (s *Server) logMetric(r *http.Request, f *fields) (any, error) {
 }
 
 func (s *Server) logParam(r *http.Request, f *fields) (any, error) {
-	id, err := f.runID()
-	if err != nil {
-		return nil, err
-	}
-	key, err := f.str("key", true)
-	if err != nil {
-		return nil, err
-	}
-	value, err := f.str("value", false)
+	id, key, value, err := runKeyValue(f)
 	if err != nil {
 		return nil, err
 	}
@@ -407,19 +399,24 @@ func (s *Server) logParam(r *http.Request, f *fields) (any, error) {
 }
 
 func (s *Server) setTag(r *http.Request, f *fields) (any, error) {
-	id, err := f.runID()
-	if err != nil {
-		return nil, err
-	}
-	key, err := f.str("key", true)
-	if err != nil {
-		return nil, err
-	}
-	value, err := f.str("value", false)
+	id, key, value, err := runKeyValue(f)
 	if err != nil {
 		return nil, err
 	}
 	return nil, s.svc.SetTag(r.Context(), id, tracking.Tag{Key: key, Value: value})
+}
+
+// runKeyValue reads the run id, a required key and an optional value: the
+// request shape of log-parameter and set-tag.
+func runKeyValue(f *fields) (id, key, value string, err error) {
+	if id, err = f.runID(); err != nil {
+		return
+	}
+	if key, err = f.str("key", true); err != nil {
+		return
+	}
+	value, err = f.str("value", false)
+	return
 }
 
 func (s *Server) deleteTag(r *http.Request, f *fields) (any, error) {

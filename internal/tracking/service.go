@@ -113,13 +113,9 @@ func (s *Service) SearchExperiments(ctx context.Context, req ExperimentSearch) (
 	if err != nil {
 		return nil, "", asInvalidParameter(err)
 	}
-	var order []OrderByClause
-	for _, o := range req.OrderBy {
-		ob, err := s.parser.ExperimentOrderBy(o)
-		if err != nil {
-			return nil, "", asInvalidParameter(err)
-		}
-		order = append(order, ob)
+	order, err := parseOrderBy(req.OrderBy, s.parser.ExperimentOrderBy)
+	if err != nil {
+		return nil, "", err
 	}
 	vt := req.ViewType
 	if vt == 0 {
@@ -283,13 +279,9 @@ func (s *Service) SearchRuns(ctx context.Context, req RunSearch) ([]Run, string,
 	if err != nil {
 		return nil, "", asInvalidParameter(err)
 	}
-	var order []OrderByClause
-	for _, o := range req.OrderBy {
-		ob, err := s.parser.RunOrderBy(o)
-		if err != nil {
-			return nil, "", asInvalidParameter(err)
-		}
-		order = append(order, ob)
+	order, err := parseOrderBy(req.OrderBy, s.parser.RunOrderBy)
+	if err != nil {
+		return nil, "", err
 	}
 	vt := req.ViewType
 	if vt == 0 {
@@ -581,4 +573,18 @@ func asInvalidParameter(err error) error {
 		return err
 	}
 	return InvalidParameter("%s", err.Error())
+}
+
+// parseOrderBy parses each order_by clause with parse; a clause MLflow would
+// reject is INVALID_PARAMETER_VALUE.
+func parseOrderBy(clauses []string, parse func(string) (OrderByClause, error)) ([]OrderByClause, error) {
+	var order []OrderByClause
+	for _, c := range clauses {
+		ob, err := parse(c)
+		if err != nil {
+			return nil, asInvalidParameter(err)
+		}
+		order = append(order, ob)
+	}
+	return order, nil
 }
