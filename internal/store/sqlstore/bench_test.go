@@ -114,3 +114,43 @@ func seedRuns(tb testing.TB, s *Store, n int) {
 		tb.Fatal(err)
 	}
 }
+
+// BenchmarkMetricHistoryManyRuns reads one run's history of a key that 50
+// runs share (20,000 points each), the shape of a chart of a long training
+// metric such as "loss": the read must cost this run's points, not all runs'.
+func BenchmarkMetricHistoryManyRuns(b *testing.B) {
+	for name, open := range benchOpeners() {
+		b.Run(name, func(b *testing.B) {
+			s := open(b)
+			ctx := context.Background()
+			var ids []string
+			ms := make([]tracking.Metric, 1000)
+			for r := 0; r < 50; r++ {
+				run, err := s.CreateRun(ctx, tracking.NewRun{ExperimentID: "0", StartTime: 1})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ids = append(ids, run.Info.RunID)
+				for i := 0; i < 20; i++ {
+					for j := range ms {
+						step := int64(i*1000 + j)
+						ms[j] = tracking.Metric{Key: "loss", Value: 1 / float64(step+1), Timestamp: 1700000000000 + step, Step: step}
+					}
+					if err := s.LogBatch(ctx, run.Info.RunID, ms, nil, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				hist, err := s.GetMetricHistory(ctx, ids[i%len(ids)], "loss", 0, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(hist) != 20000 {
+					b.Fatalf("got %d points", len(hist))
+				}
+			}
+		})
+	}
+}

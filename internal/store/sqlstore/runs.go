@@ -382,7 +382,15 @@ func (s *Store) DeleteTag(ctx context.Context, runID, key string) error {
 // GetMetricHistory orders points as MLflow's SQL store does: by timestamp,
 // then step, then value. Like MLflow, an unknown run or key gives no points.
 func (s *Store) GetMetricHistory(ctx context.Context, runID, key string, offset, limit int) ([]tracking.Metric, error) {
-	query := `SELECT "key", value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ? AND "key" = ? ORDER BY timestamp, step, value`
+	// SQLite's planner prefers the primary key (key, timestamp, ...) here,
+	// since it matches the ORDER BY, and so walks every run's points of the
+	// key: with 100 runs of 100,000 points a history read took a second. The
+	// (run_uuid, key, step) index reads only this run's points.
+	from := "metrics"
+	if s.d == dialectSQLite {
+		from = "metrics INDEXED BY index_metrics_run_uuid_key_step"
+	}
+	query := `SELECT "key", value, timestamp, step, is_nan FROM ` + from + ` WHERE run_uuid = ? AND "key" = ? ORDER BY timestamp, step, value`
 	query, args := s.limitOffset(query, []any{runID, key}, limit, offset)
 	rows, err := s.r.QueryContext(ctx, s.rebind(query), args...)
 	if err != nil {
