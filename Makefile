@@ -55,6 +55,8 @@ test: venv build
 	echo "== go vet ./..."; $(GO) vet ./... || failed="$$failed go-vet"; \
 	echo "== go test -race ./... (MLTRACK_TEST_POSTGRES_URI=$${pg_uri:-unset})"; \
 	$(GO) test -race ./... || failed="$$failed go-test"; \
+	echo "== go test, pure-Go SQLite driver (CGO_ENABLED=0 builds)"; \
+	CGO_ENABLED=0 $(GO) test ./internal/store/sqlstore/ || failed="$$failed go-test-purego"; \
 	echo "== go test (examples/train and bench modules)"; \
 	(cd examples/train && $(GO) test -tags noxla ./...) || failed="$$failed examples-train"; \
 	(cd bench && $(GO) vet ./...) || failed="$$failed bench-vet"; \
