@@ -521,16 +521,9 @@ func (s *Server) getMetricHistoryBulkInterval(r *http.Request, f *fields) (any, 
 	if err != nil {
 		return nil, err
 	}
-	var start, end *int64
-	if n, ok, err := f.int64Field("start_step", false); err != nil {
+	start, end, err := stepRange(f)
+	if err != nil {
 		return nil, err
-	} else if ok {
-		start = &n
-	}
-	if n, ok, err := f.int64Field("end_step", false); err != nil {
-		return nil, err
-	} else if ok {
-		end = &n
 	}
 	maxResults, given, err := f.int64Field("max_results", false)
 	if err != nil {
@@ -553,6 +546,24 @@ func (s *Server) getMetricHistoryBulkInterval(r *http.Request, f *fields) (any, 
 	return out, nil
 }
 
+// stepRange reads the optional start_step and end_step of the history
+// endpoints; the service checks that both or neither are given.
+func stepRange(f *fields) (start, end *int64, err error) {
+	for _, p := range []struct {
+		name string
+		dst  **int64
+	}{{"start_step", &start}, {"end_step", &end}} {
+		n, ok, err := f.int64Field(p.name, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			*p.dst = &n
+		}
+	}
+	return start, end, nil
+}
+
 // getMetricHistoryDownsampled serves mltrack's chart endpoint (not part of
 // MLflow's API; documented in docs/api.md): run_ids (repeated), metric_key,
 // max_points (default 1000), optional start_step and end_step.
@@ -565,16 +576,9 @@ func (s *Server) getMetricHistoryDownsampled(r *http.Request, f *fields) (any, e
 	if err != nil {
 		return nil, err
 	}
-	var start, end *int64
-	if n, ok, err := f.int64Field("start_step", false); err != nil {
+	start, end, err := stepRange(f)
+	if err != nil {
 		return nil, err
-	} else if ok {
-		start = &n
-	}
-	if n, ok, err := f.int64Field("end_step", false); err != nil {
-		return nil, err
-	} else if ok {
-		end = &n
 	}
 	maxPoints, given, err := f.int64Field("max_points", false)
 	if err != nil {
