@@ -16,6 +16,32 @@ from mlflow.tracking import MlflowClient
 LONG_STEPS = 20_000
 
 
+HOSTILE_HTML = '<h1>hi</h1><script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">\n'
+HOSTILE_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10" onload="window.__pwned=3">'
+               '<script>window.__pwned=4</script><rect width="10" height="10"/></svg>\n')
+
+
+def log_artifacts(c: MlflowClient, rid: str) -> dict:
+    """Artifacts of every preview kind, plus hostile HTML and SVG that must never run."""
+    import numpy as np
+
+    text = "epoch 1: loss=0.91\nepoch 2: loss=0.55\n<b>not bold</b>\n"
+    c.log_text(rid, text, "train.log")
+    cfg = {"model": "resnet", "layers": [3, 4, 6, 3], "dropout": 0.1}
+    c.log_dict(rid, cfg, "config.json")
+    csv = 'name,score,comment\nalpha,0.9,"says ""hi"", twice"\nbeta,0.7,"multi\nline"\n'
+    c.log_text(rid, csv, "eval/scores.csv")
+    c.log_text(rid, "nested file\n", "eval/deep/notes.txt")
+    img = np.zeros((12, 20, 3), dtype=np.uint8)
+    img[:, :10, 0] = 255
+    img[:, 10:, 2] = 255
+    c.log_image(rid, img, "plots/sample.png")
+    c.log_text(rid, HOSTILE_HTML, "report.html")
+    c.log_text(rid, HOSTILE_SVG, "plots/evil.svg")
+    return {"text": text, "config": cfg, "csv_rows": [["name", "score", "comment"], ["alpha", "0.9", 'says "hi", twice'],
+            ["beta", "0.7", "multi\nline"]], "image": [20, 12], "html": HOSTILE_HTML, "svg": HOSTILE_SVG}
+
+
 def main() -> None:
     c = MlflowClient()
     stamp = str(int(time.time() * 1000))
@@ -59,6 +85,7 @@ def main() -> None:
         c.set_terminated(ch.info.run_id)
         children.append(ch.info.run_id)
     c.set_tag(parent, "mlflow.note.content", "Baseline run with **notes**.")
+    artifacts = log_artifacts(c, parent)
     live = c.create_run(exp_id, run_name="live-run")
     c.log_metric(live.info.run_id, "loss", 1.0, step=0)
     failed = c.create_run(exp_id, run_name="crashed")
@@ -79,7 +106,8 @@ def main() -> None:
         json.dump({"experiment_id": exp_id, "experiment_name": exp_name, "other_experiment_id": other_id,
                    "runs": runs, "children": children, "live_run_id": live.info.run_id,
                    "failed_run_id": failed.info.run_id, "deleted_run_id": gone.info.run_id,
-                   "long_run_id": lr_.info.run_id, "long_loss": long_vals},
+                   "long_run_id": lr_.info.run_id, "long_loss": long_vals,
+                   "artifacts": artifacts},
                   out)
 
 

@@ -358,6 +358,77 @@ describe('web UI', () => {
     await page.fill('[data-testid="exp-search"]', '');
   });
 
+  test('artifacts: tree, safe previews, downloads', async () => {
+    const r = byName['resnet-small'];
+    const a = seed.artifacts;
+    const tree = '[data-testid="artifact-tree"]';
+    const pv = '[data-testid="artifact-preview"]';
+    const select = async (path) => {
+      await page.click(`${tree} li[data-path="${path}"] > button`);
+      await page.waitForFunction(([p]) => document.querySelector('[data-testid="preview-path"]')?.textContent === p, [path]);
+    };
+    await page.goto(`${BASE}#/runs/${r.run_id}`);
+    await page.waitForSelector(tree);
+    const top = await page.$$eval(`${tree} > li`, (lis) => lis.map((li) => li.dataset.path));
+    assert.deepEqual(top, ['eval', 'plots', 'config.json', 'report.html', 'train.log']);
+    // Directories load on expand, nested ones too.
+    await page.click(`${tree} li[data-path="eval"] > button`);
+    await page.waitForSelector(`${tree} li[data-path="eval/scores.csv"]`);
+    await page.click(`${tree} li[data-path="eval/deep"] > button`);
+    await page.waitForSelector(`${tree} li[data-path="eval/deep/notes.txt"]`);
+    await page.click(`${tree} li[data-path="plots"] > button`);
+    await page.waitForSelector(`${tree} li[data-path="plots/sample.png"]`);
+    assert.match(await page.textContent(`${tree} li[data-path="train.log"] .art-size`), /^\d+ B$/);
+    // Download links are relative get-artifact URLs.
+    const dl = await page.getAttribute(`${tree} li[data-path="eval/scores.csv"] a`, 'href');
+    assert.equal(dl, `get-artifact?run_id=${r.run_id}&path=eval%2Fscores.csv`);
+    const abs = await page.$eval(`${tree} li[data-path="eval/scores.csv"] a`, (el) => el.href);
+    assert.equal(abs, `${BASE}get-artifact?run_id=${r.run_id}&path=eval%2Fscores.csv`);
+
+    await select('train.log');
+    await page.waitForSelector(`${pv} [data-testid="preview-text"]`);
+    assert.equal(await page.textContent(`${pv} [data-testid="preview-text"]`), a.text);
+    assert.equal(await page.$$eval(`${pv} pre b`, (b) => b.length), 0);
+
+    await select('config.json');
+    await page.waitForSelector(`${pv} [data-testid="preview-text"][data-kind="json"]`);
+    assert.equal(await page.textContent(`${pv} [data-testid="preview-text"]`), JSON.stringify(a.config, null, 2));
+
+    await select('eval/scores.csv');
+    await page.waitForSelector(`${pv} [data-testid="preview-table"]`);
+    const cells = await page.$$eval(`${pv} [data-testid="preview-table"] tr`, (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+    assert.deepEqual(cells, a.csv_rows);
+
+    await select('plots/sample.png');
+    await page.waitForFunction(() => document.querySelector('[data-testid="preview-image"]')?.complete && document.querySelector('[data-testid="preview-image"]').naturalWidth > 0);
+    const size = await page.$eval('[data-testid="preview-image"]', (i) => [i.naturalWidth, i.naturalHeight]);
+    assert.deepEqual(size, a.image);
+    await page.$eval('[data-testid="artifacts"]', (el) => el.scrollIntoView());
+    await shot('20-artifacts-image');
+
+    for (const [path, src] of [['report.html', a.html], ['plots/evil.svg', a.svg]]) {
+      await select(path);
+      await page.waitForSelector(`${pv} [data-testid="preview-text"]`);
+      assert.equal(await page.textContent(`${pv} [data-testid="preview-text"]`), src);
+      assert.equal(await page.$$eval(`${pv} script, ${pv} svg, ${pv} iframe, ${pv} object, ${pv} embed`, (e) => e.length), 0);
+      await page.waitForTimeout(300);
+      assert.equal(await page.evaluate(() => window.__pwned), undefined);
+    }
+    await page.$eval('[data-testid="artifacts"]', (el) => el.scrollIntoView());
+    await shot('21-artifacts-svg');
+    await select('eval/scores.csv');
+    await page.waitForSelector(`${pv} [data-testid="preview-table"]`);
+    await page.click('[data-testid="theme"]');
+    await page.waitForFunction(() => document.documentElement.dataset.theme === 'dark');
+    await page.$eval('[data-testid="artifacts"]', (el) => el.scrollIntoView());
+    await shot('22-artifacts-csv-dark');
+    await select('config.json');
+    await page.waitForSelector(`${pv} [data-testid="preview-text"][data-kind="json"]`);
+    await shot('23-artifacts-json-dark');
+    await page.click('[data-testid="theme"]');
+    await page.waitForFunction(() => document.documentElement.dataset.theme !== 'dark');
+  });
+
   test('dark theme and empty states render', async () => {
     await page.goto(`${BASE}#/experiments/${seed.other_experiment_id}?filter=${encodeURIComponent("params.nope = 'x'")}`);
     await page.waitForSelector('[data-testid="no-runs"]');

@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, Run, runName, tagValue } from './api';
+import { ArtifactsSection } from './Artifacts';
 import { ChartControls, MetricChart, settingsFrom } from './Chart';
 import { fmtDuration, fmtNum, fmtTime, runDuration } from './format';
 import { loadHistory, useHistories } from './histories';
@@ -146,6 +147,7 @@ export function RunPage({ route, onExperiment }: { route: Extract<Route, { page:
           ))}
         </div>
       </section>
+      <ArtifactsSection runId={id} />
       <TagEditor tags={userTags} onSet={(k, v) => mutate(() => api.setTag(id, k, v))} onDelete={(k) => mutate(() => api.deleteTag(id, k))} />
       {sysTags.length > 0 && (
         <details class="card sys-tags">

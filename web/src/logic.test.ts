@@ -88,3 +88,17 @@ describe('compare plots and chart budget', () => {
     expect([pointsPerRun(1), pointsPerRun(40), pointsPerRun(100), pointsPerRun(500)]).toEqual([2500, 2500, 1000, 1000]);
   });
 });
+
+import { parseDelimited } from './csv';
+describe('parseDelimited', () => {
+  it('handles quotes, embedded separators and newlines, CRLF', () => {
+    const r = parseDelimited('a,b,c\r\n1,"x, y","say ""hi"""\n2,"multi\nline",\n', ',');
+    expect(r.rows).toEqual([['a', 'b', 'c'], ['1', 'x, y', 'say "hi"'], ['2', 'multi\nline', '']]);
+    expect(r.truncated).toBe(false);
+  });
+  it('caps rows and parses TSV', () => {
+    const r = parseDelimited('a\tb\n1\t2\n3\t4\n', '\t', 2);
+    expect(r.rows).toEqual([['a', 'b'], ['1', '2']]);
+    expect(r.truncated).toBe(true);
+  });
+});

@@ -42,6 +42,7 @@ func run(addr, api, prefix string, log *slog.Logger) error {
 	mux := http.NewServeMux()
 	mux.Handle(prefix+"/ajax-api/", strip(proxy))
 	mux.Handle(prefix+"/api/", strip(proxy))
+	mux.Handle(prefix+"/get-artifact", strip(proxy)) // artifact downloads and previews
 	mux.Handle(prefix+"/", webui.Handler(prefix))
 	if prefix != "" {
 		mux.Handle(prefix, webui.Handler(prefix))
