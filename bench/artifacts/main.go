@@ -12,7 +12,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -32,6 +31,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/mltrack/mltrack/bench/internal/procmem"
 )
 
 func main() {
@@ -246,70 +247,16 @@ func (s *sampler) stop() int64 {
 // treeStatus sums the kB fields of /proc/<pid>/status over pid and its
 // descendants: MLflow's server is a parent with uvicorn workers.
 func treeStatus(root int) (map[string]int64, error) {
-	sum, err := readStatus(root)
+	sum, err := procmem.Status(root)
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range processTree(root)[1:] {
-		if st, err := readStatus(p); err == nil {
+	for _, p := range procmem.Tree(root)[1:] {
+		if st, err := procmem.Status(p); err == nil {
 			for k, v := range st {
 				sum[k] += v
 			}
 		}
 	}
 	return sum, nil
-}
-
-// processTree is root and its descendants, from /proc/*/stat (the same walk
-// as bench/load's memory sampler).
-func processTree(root int) []int {
-	children := map[int][]int{}
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, path := range stats {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		fields := strings.Fields(s[i+1:])
-		if len(fields) < 2 {
-			continue
-		}
-		pid, err1 := strconv.Atoi(strings.Fields(s)[0])
-		ppid, err2 := strconv.Atoi(fields[1])
-		if err1 == nil && err2 == nil {
-			children[ppid] = append(children[ppid], pid)
-		}
-	}
-	tree := []int{root}
-	for i := 0; i < len(tree); i++ {
-		tree = append(tree, children[tree[i]]...)
-	}
-	return tree
-}
-
-// readStatus reads the kB fields of /proc/<pid>/status.
-func readStatus(pid int) (map[string]int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	out := map[string]int64{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok || !strings.HasSuffix(v, " kB") {
-			continue
-		}
-		n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(v, " kB")), 10, 64)
-		if err == nil {
-			out[k] = n
-		}
-	}
-	return out, sc.Err()
 }

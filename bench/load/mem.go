@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/mltrack/mltrack/bench/internal/procmem"
 )
 
 // memSampler follows a process tree's resident memory. MLflow's server is a
@@ -46,8 +43,8 @@ func (m *memSampler) sample() {
 	var sum int64
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, p := range processTree(m.pid) {
-		st, err := readStatus(p)
+	for _, p := range procmem.Tree(m.pid) {
+		st, err := procmem.Status(p)
 		if err != nil {
 			continue // the process ended between listing and reading
 		}
@@ -75,59 +72,4 @@ func (m *memSampler) stop() (int64, int64, error) {
 		hwm += v
 	}
 	return m.peakRSS, hwm, nil
-}
-
-func readStatus(pid int) (map[string]int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	out := map[string]int64{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (k != "VmRSS" && k != "VmHWM") {
-			continue
-		}
-		fields := strings.Fields(v)
-		if len(fields) > 0 {
-			n, _ := strconv.ParseInt(fields[0], 10, 64)
-			out[k] = n
-		}
-	}
-	return out, sc.Err()
-}
-
-// processTree lists pid and its descendants from /proc/*/stat.
-func processTree(root int) []int {
-	children := map[int][]int{}
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, path := range stats {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		// The command name may contain spaces and parentheses; fields
-		// after the last ')' are: state ppid ...
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		fields := strings.Fields(s[i+1:])
-		if len(fields) < 2 {
-			continue
-		}
-		pid, err1 := strconv.Atoi(strings.Fields(s)[0])
-		ppid, err2 := strconv.Atoi(fields[1])
-		if err1 == nil && err2 == nil {
-			children[ppid] = append(children[ppid], pid)
-		}
-	}
-	tree := []int{root}
-	for i := 0; i < len(tree); i++ {
-		tree = append(tree, children[tree[i]]...)
-	}
-	return tree
 }
