@@ -156,21 +156,11 @@ func (f *fields) raw(name string) (any, bool) {
 
 // str reads a string field; required refuses absent and "".
 func (f *fields) str(name string, required bool) (string, error) {
-	v, ok := f.raw(name)
-	if !ok {
-		if required {
-			return "", missingValue(name)
-		}
-		return "", nil
-	}
-	s, isStr := v.(string)
-	if !isStr {
-		return "", invalidValue(name, v)
-	}
-	if required && s == "" {
+	s, _, err := typedField(f, name, required, func(v any) (string, bool) { x, ok := v.(string); return x, ok })
+	if err == nil && required && s == "" {
 		return "", missingValue(name)
 	}
-	return s, nil
+	return s, err
 }
 
 // runID reads run_id, falling back to the deprecated run_uuid.
@@ -203,18 +193,25 @@ func (f *fields) runID() (string, error) {
 // int64Field reads an integer given as a JSON number or a decimal string,
 // as protobuf's JSON parser accepts both.
 func (f *fields) int64Field(name string, required bool) (int64, bool, error) {
+	return typedField(f, name, required, toInt64)
+}
+
+// typedField reads field name through conv: missing is an error only when
+// required; a value conv rejects is MLflow's invalid-value error.
+func typedField[T any](f *fields, name string, required bool, conv func(any) (T, bool)) (T, bool, error) {
+	var zero T
 	v, ok := f.raw(name)
 	if !ok {
 		if required {
-			return 0, false, missingValue(name)
+			return zero, false, missingValue(name)
 		}
-		return 0, false, nil
+		return zero, false, nil
 	}
-	n, good := toInt64(v)
+	x, good := conv(v)
 	if !good {
-		return 0, false, invalidValue(name, v)
+		return zero, false, invalidValue(name, v)
 	}
-	return n, true, nil
+	return x, true, nil
 }
 
 func toInt64(v any) (int64, bool) {
@@ -241,18 +238,7 @@ func toInt64(v any) (int64, bool) {
 // floatField reads a double: a JSON number, a numeric string, or one of
 // "NaN", "Infinity", "-Infinity".
 func (f *fields) floatField(name string, required bool) (float64, bool, error) {
-	v, ok := f.raw(name)
-	if !ok {
-		if required {
-			return 0, false, missingValue(name)
-		}
-		return 0, false, nil
-	}
-	x, good := toFloat(v)
-	if !good {
-		return 0, false, invalidValue(name, v)
-	}
-	return x, true, nil
+	return typedField(f, name, required, toFloat)
 }
 
 func toFloat(v any) (float64, bool) {
