@@ -20,6 +20,8 @@ import (
 type Store interface {
 	ExperimentStore
 	RunStore
+	LoggedModelStore
+	InputStore
 	// Close releases the store's resources. In-flight calls finish first.
 	Close() error
 }
