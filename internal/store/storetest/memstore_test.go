@@ -31,6 +31,8 @@ type memRun struct {
 	params  map[string]string
 	tags    map[string]string
 	history map[string][]tracking.Metric
+	inputs  tracking.RunInputs
+	outputs tracking.RunOutputs
 }
 
 type memStore struct {
@@ -39,10 +41,16 @@ type memStore struct {
 	exps   map[string]*tracking.Experiment
 	runs   map[string]*memRun
 	seq    int
+	models map[string]*tracking.LoggedModel
+	// datasets holds each experiment's datasets by name and digest, and
+	// uses every (run, dataset) input with its tags, in logging order.
+	datasets map[string]map[[2]string]tracking.Dataset
+	uses     []memDatasetUse
 }
 
 func newMemStore() *memStore {
-	s := &memStore{nextID: 1, exps: map[string]*tracking.Experiment{}, runs: map[string]*memRun{}}
+	s := &memStore{nextID: 1, exps: map[string]*tracking.Experiment{}, runs: map[string]*memRun{},
+		models: map[string]*tracking.LoggedModel{}, datasets: map[string]map[[2]string]tracking.Dataset{}}
 	now := time.Now().UnixMilli()
 	s.exps["0"] = &tracking.Experiment{ID: "0", Name: "Default", ArtifactLocation: "/mem/0",
 		LifecycleStage: tracking.LifecycleActive, CreationTime: now, LastUpdateTime: now}
@@ -371,6 +379,11 @@ func (r *memRun) toRun() *tracking.Run {
 	for k := range r.history {
 		out.Data.Metrics = append(out.Data.Metrics, r.latest(k))
 	}
+	for _, di := range r.inputs.DatasetInputs {
+		out.Inputs.DatasetInputs = append(out.Inputs.DatasetInputs, tracking.DatasetInput{Dataset: di.Dataset, Tags: slices.Clone(di.Tags)})
+	}
+	out.Inputs.ModelInputs = slices.Clone(r.inputs.ModelInputs)
+	out.Outputs.ModelOutputs = slices.Clone(r.outputs.ModelOutputs)
 	return out
 }
 
@@ -489,6 +502,17 @@ func (s *memStore) LogBatch(_ context.Context, id string, metrics []tracking.Met
 			continue
 		}
 		r.history[m.Key] = append(r.history[m.Key], m)
+	}
+	for _, m := range metrics {
+		if lm := s.models[m.ModelID]; lm != nil {
+			m.RunID = id
+			// The SQL store's primary key makes a repeated point one row.
+			if !slices.ContainsFunc(lm.Metrics, func(o tracking.Metric) bool {
+				return o.Key == m.Key && o.Timestamp == m.Timestamp && o.Step == m.Step && o.RunID == id
+			}) {
+				lm.Metrics = append(lm.Metrics, m)
+			}
+		}
 	}
 	for _, t := range tags {
 		r.tags[t.Key] = t.Value
@@ -635,40 +659,4 @@ func (s *memStore) SearchRuns(_ context.Context, q tracking.RunQuery) ([]trackin
 		out = append(out, *r.toRun())
 	}
 	return out, nil
-}
-
-// TEMPORARY: logged models and inputs are not in the reference store yet; the
-// helper owning internal/store/storetest replaces these.
-func (s *memStore) CreateLoggedModel(ctx context.Context, m tracking.NewLoggedModel) (*tracking.LoggedModel, error) {
-	return nil, fmt.Errorf("not implemented yet")
-}
-func (s *memStore) GetLoggedModel(ctx context.Context, id string) (*tracking.LoggedModel, error) {
-	return nil, fmt.Errorf("not implemented yet")
-}
-func (s *memStore) FinalizeLoggedModel(ctx context.Context, id string, st tracking.LoggedModelStatus) (*tracking.LoggedModel, error) {
-	return nil, fmt.Errorf("not implemented yet")
-}
-func (s *memStore) DeleteLoggedModel(ctx context.Context, id string) error {
-	return fmt.Errorf("not implemented yet")
-}
-func (s *memStore) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQuery) ([]tracking.LoggedModel, error) {
-	return nil, fmt.Errorf("not implemented yet")
-}
-func (s *memStore) SetLoggedModelTags(ctx context.Context, id string, tags []tracking.Tag) error {
-	return fmt.Errorf("not implemented yet")
-}
-func (s *memStore) DeleteLoggedModelTag(ctx context.Context, id, key string) error {
-	return fmt.Errorf("not implemented yet")
-}
-func (s *memStore) LogLoggedModelParams(ctx context.Context, id string, params []tracking.Param) error {
-	return fmt.Errorf("not implemented yet")
-}
-func (s *memStore) LogInputs(ctx context.Context, runID string, d []tracking.DatasetInput, m []tracking.ModelInput) error {
-	return fmt.Errorf("not implemented yet")
-}
-func (s *memStore) LogOutputs(ctx context.Context, runID string, m []tracking.ModelOutput) error {
-	return fmt.Errorf("not implemented yet")
-}
-func (s *memStore) SearchDatasets(ctx context.Context, ids []string) ([]tracking.DatasetSummary, error) {
-	return nil, fmt.Errorf("not implemented yet")
 }

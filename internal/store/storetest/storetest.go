@@ -31,6 +31,9 @@ func Run(t *testing.T, newStore func(t *testing.T) tracking.Store) {
 	t.Run("GetMetricHistory", func(t *testing.T) { testMetricHistory(t, newStore) })
 	t.Run("SearchRuns", func(t *testing.T) { testSearchRuns(t, newStore) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, newStore) })
+	t.Run("LoggedModels", func(t *testing.T) { testLoggedModels(t, newStore) })
+	t.Run("SearchLoggedModels", func(t *testing.T) { testSearchLoggedModels(t, newStore) })
+	t.Run("Inputs", func(t *testing.T) { testInputs(t, newStore) })
 }
 
 // missingRunID is well formed but never issued.
