@@ -105,8 +105,11 @@ func parseMetricLine(key, line string) (tracking.Metric, error) {
 		return tracking.Metric{}, fmt.Errorf("metric %q value: %w", key, err)
 	}
 	m := tracking.Metric{Key: key, Value: v, Timestamp: ts}
-	if len(f) == 3 {
-		// MLflow reads the step only from the 3-field form.
+	if len(f) >= 3 {
+		// MLflow's reader takes the step only from the 3-field form and reads
+		// a point logged against a dataset as step 0. Its writer puts the
+		// step there, and the SQL store keeps it, so this store reads it:
+		// the index must not change its latest values on a reload.
 		if m.Step, err = strconv.ParseInt(f[2], 10, 64); err != nil {
 			return tracking.Metric{}, fmt.Errorf("metric %q step: %w", key, err)
 		}

@@ -96,8 +96,8 @@ func TestMetricLinesRoundTrip(t *testing.T) {
 	}{
 		{"5 1.5", tracking.Metric{Key: "k", Timestamp: 5, Value: 1.5}},
 		{"5 1.5 7", tracking.Metric{Key: "k", Timestamp: 5, Value: 1.5, Step: 7}},
-		// MLflow reads the step only from the 3-field form.
-		{"5 1.5 7 train abc", tracking.Metric{Key: "k", Timestamp: 5, Value: 1.5, DatasetName: "train", DatasetDigest: "abc"}},
+		// MLflow's reader drops this step (reads 0); this store keeps it.
+		{"5 1.5 7 train abc", tracking.Metric{Key: "k", Timestamp: 5, Value: 1.5, Step: 7, DatasetName: "train", DatasetDigest: "abc"}},
 	} {
 		got, err := parseMetricLine("k", tc.line)
 		if err != nil || got != tc.want {

@@ -33,7 +33,7 @@ func (s *Store) CreateRun(ctx context.Context, nr tracking.NewRun) (*tracking.Ru
 			Status: tracking.StatusRunning, StartTime: nr.StartTime,
 			ArtifactURI:    appendURIPath(e.meta.ArtifactLocation, id, artifactsDir),
 			LifecycleStage: tracking.LifecycleActive,
-		}, hasDeletedTime: true},
+		}},
 		params: map[string]string{}, tags: map[string]string{}, metrics: map[string]tracking.Metric{},
 	}
 	dir := s.runDir(r)
@@ -54,8 +54,9 @@ func (s *Store) CreateRun(ctx context.Context, nr tracking.NewRun) (*tracking.Ru
 		}
 		r.tags[t.Key] = t.Value
 	}
-	// The run-time meta.yaml no longer carries deleted_time after its first
-	// rewrite; only the create-time file has "deleted_time: null".
+	// No deleted_time: MLflow writes "deleted_time: null" at create but then
+	// rewrites meta.yaml without it when it sets the mlflow.runName tag, which
+	// every run gets, so its finished file never has the key.
 	s.mu.Lock()
 	e.runs[id] = r
 	s.runs[id] = r
@@ -280,6 +281,11 @@ func (s *Store) LogBatch(ctx context.Context, runID string, metrics []tracking.M
 			return err
 		}
 		r.points[k].size += int64(len(data))
+	}
+	// Every point naming a model goes to the model too, even one the run
+	// already had: MLflow's log_model re-logs the run's points that way.
+	if err := s.appendModelMetrics(runID, metrics); err != nil {
+		return err
 	}
 	metrics = kept
 	var newName string
