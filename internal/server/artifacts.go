@@ -323,7 +323,7 @@ func runArtifactPath(artifactURI, rel string) (string, error) {
 }
 
 func notProxied(uri string) error {
-	return tracking.InvalidParameter("The artifact root '%s' of this run is not served by this server's artifact proxy.", uri)
+	return tracking.InvalidParameter("The artifact root '%s' is not served by this server's artifact proxy.", uri)
 }
 
 // listRunArtifacts is GET /api/2.0/mlflow/artifacts/list: run-relative paths
@@ -348,11 +348,17 @@ func (s *Server) listRunArtifacts(r *http.Request, f *fields) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp := listArtifactsResponse{RootURI: run.Info.ArtifactURI}
+	return s.listUnder(r, run.Info.ArtifactURI, rel)
+}
+
+// listUnder lists one directory below an artifact root this server proxies,
+// with paths relative to the root, as MLflow lists run and model artifacts.
+func (s *Server) listUnder(r *http.Request, rootURI, rel string) (any, error) {
+	resp := listArtifactsResponse{RootURI: rootURI}
 	if s.artifacts == nil {
-		return nil, notProxied(run.Info.ArtifactURI)
+		return nil, notProxied(rootURI)
 	}
-	dest, err := runArtifactPath(run.Info.ArtifactURI, rel)
+	dest, err := runArtifactPath(rootURI, rel)
 	if err != nil {
 		return nil, err
 	}
@@ -360,7 +366,7 @@ func (s *Server) listRunArtifacts(r *http.Request, f *fields) (any, error) {
 	if err != nil {
 		return nil, repoErr(err, rel)
 	}
-	rootDest, err := runArtifactPath(run.Info.ArtifactURI, "")
+	rootDest, err := runArtifactPath(rootURI, "")
 	if err != nil {
 		return nil, err
 	}
@@ -457,4 +463,52 @@ func (s *Server) uploadRunArtifact(w http.ResponseWriter, r *http.Request) error
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// ---- logged-model routes ----
+
+// listLoggedModelArtifacts is GET .../logged-models/{model_id}/artifacts/directories
+// ?artifact_directory_path=: the model's artifacts, relative to its root.
+func (s *Server) listLoggedModelArtifacts(r *http.Request, f *fields) (any, error) {
+	rel := ""
+	if v, ok := f.raw("artifact_directory_path"); ok {
+		ps, isStr := v.(string)
+		if !isStr {
+			return nil, invalidValue("artifact_directory_path", v)
+		}
+		var err error
+		if rel, err = cleanPath(ps); err != nil {
+			return nil, err
+		}
+	}
+	model, err := s.svc.GetLoggedModel(r.Context(), r.PathValue("model_id"))
+	if err != nil {
+		return nil, err
+	}
+	return s.listUnder(r, model.ArtifactURI, rel)
+}
+
+// getLoggedModelArtifact is the UI's GET
+// /ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/files?artifact_file_path=.
+func (s *Server) getLoggedModelArtifact(w http.ResponseWriter, r *http.Request) error {
+	rel := r.URL.Query().Get("artifact_file_path")
+	if rel == "" {
+		return &tracking.Error{Code: tracking.ErrBadRequest, Message: `Request must include the "artifact_file_path" query parameter.`}
+	}
+	rel, err := cleanPath(rel)
+	if err != nil {
+		return err
+	}
+	model, err := s.svc.GetLoggedModel(r.Context(), r.PathValue("model_id"))
+	if err != nil {
+		return err
+	}
+	if s.artifacts == nil {
+		return notProxied(model.ArtifactURI)
+	}
+	dest, err := runArtifactPath(model.ArtifactURI, rel)
+	if err != nil {
+		return err
+	}
+	return s.sendArtifact(w, r, dest)
 }

@@ -374,3 +374,43 @@ func (f *fields) viewType(name string) (tracking.ViewType, error) {
 	}
 	return 0, invalidValue(name, v)
 }
+
+// boolField reads a bool given as a JSON boolean, or as "true"/"false" in a
+// query string.
+func (f *fields) boolField(name string) (bool, bool, error) {
+	return typedField(f, name, false, func(v any) (bool, bool) {
+		switch x := v.(type) {
+		case bool:
+			return x, true
+		case string:
+			if f.q != nil {
+				switch strings.ToLower(x) {
+				case "true":
+					return true, true
+				case "false":
+					return false, true
+				}
+			}
+		}
+		return false, false
+	})
+}
+
+// object reads a nested message field; absent gives an empty message.
+func (f *fields) object(name string) (*fields, error) {
+	if f.q != nil {
+		if _, ok := f.q[name]; ok {
+			return nil, tracking.InvalidParameter("Parameter '%s' cannot be given in a query string.", name)
+		}
+		return &fields{obj: map[string]any{}}, nil
+	}
+	v, ok := f.raw(name)
+	if !ok {
+		return &fields{obj: map[string]any{}}, nil
+	}
+	m, isObj := v.(map[string]any)
+	if !isObj {
+		return nil, invalidValue(name, v)
+	}
+	return &fields{obj: m}, nil
+}

@@ -55,6 +55,23 @@ func (s *Server) routes(mux *http.ServeMux) {
 	both("POST", "2.0", "/runs/delete-tag", s.deleteTag)
 	both("POST", "2.0", "/runs/log-batch", s.logBatch)
 
+	// Run inputs and outputs (MLflow 3), and the UI's dataset list, which
+	// MLflow serves under /ajax-api only.
+	both("POST", "2.0", "/runs/log-inputs", s.logInputs)
+	both("POST", "2.0", "/runs/outputs", s.logOutputs)
+	ajax("POST", "2.0", "/experiments/search-datasets", s.searchDatasets)
+
+	// Logged models (MLflow 3).
+	both("POST", "2.0", "/logged-models", s.createLoggedModel)
+	both("POST", "2.0", "/logged-models/search", s.searchLoggedModels)
+	both("GET", "2.0", "/logged-models/{model_id}", s.getLoggedModel)
+	both("PATCH", "2.0", "/logged-models/{model_id}", s.finalizeLoggedModel)
+	both("DELETE", "2.0", "/logged-models/{model_id}", s.deleteLoggedModel)
+	both("PATCH", "2.0", "/logged-models/{model_id}/tags", s.setLoggedModelTags)
+	both("DELETE", "2.0", "/logged-models/{model_id}/tags/{tag_key}", s.deleteLoggedModelTag)
+	both("POST", "2.0", "/logged-models/{model_id}/params", s.logLoggedModelParams)
+	both("GET", "2.0", "/logged-models/{model_id}/artifacts/directories", s.listLoggedModelArtifacts)
+
 	// Metric history.
 	both("GET", "2.0", "/metrics/get-history", s.getMetricHistory)
 	both("GET", "2.0", "/metrics/get-history-bulk-interval", s.getMetricHistoryBulkInterval)
@@ -75,6 +92,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	proxy("POST", "/mpu/abort/{path...}", s.multipartUnsupported)
 	both("GET", "2.0", "/artifacts/list", s.listRunArtifacts)
 	mux.Handle("GET "+p+"/get-artifact", s.trackingOnly(p+"/get-artifact", s.errHandler(s.getArtifact)))
+	modelFiles := p + "/ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/files"
+	mux.Handle("GET "+modelFiles, s.trackingOnly(strings.Replace(modelFiles, "{model_id}", "<model_id>", 1),
+		s.errHandler(s.getLoggedModelArtifact)))
 	mux.Handle("POST "+p+"/ajax-api/2.0/mlflow/upload-artifact",
 		s.trackingOnly(p+"/ajax-api/2.0/mlflow/upload-artifact", s.errHandler(s.uploadRunArtifact)))
 

@@ -198,3 +198,51 @@ func toWireRun(r *tracking.Run, withOutputs bool) wireRun {
 type empty struct{}
 
 var _ json.Marshaler = jsonFloat(0)
+
+// wireLoggedModel is MLflow's LoggedModel {info, data}. MLflow always sets
+// model_type and source_run_id (empty when unknown); registrations are the
+// model registry's, which mltrack does not serve, so they are never set.
+type wireLoggedModel struct {
+	Info wireLoggedModelInfo `json:"info"`
+	Data wireLoggedModelData `json:"data"`
+}
+
+type wireLoggedModelInfo struct {
+	ModelID                string    `json:"model_id"`
+	ExperimentID           string    `json:"experiment_id"`
+	Name                   string    `json:"name"`
+	CreationTimestampMs    int64     `json:"creation_timestamp_ms"`
+	LastUpdatedTimestampMs int64     `json:"last_updated_timestamp_ms"`
+	ArtifactURI            string    `json:"artifact_uri"`
+	Status                 string    `json:"status"`
+	ModelType              string    `json:"model_type"`
+	SourceRunID            string    `json:"source_run_id"`
+	StatusMessage          string    `json:"status_message,omitempty"`
+	Tags                   []wireTag `json:"tags,omitempty"`
+}
+
+type wireLoggedModelData struct {
+	Params  []wireTag    `json:"params,omitempty"`
+	Metrics []wireMetric `json:"metrics,omitempty"`
+}
+
+func toWireLoggedModel(m *tracking.LoggedModel) wireLoggedModel {
+	w := wireLoggedModel{Info: wireLoggedModelInfo{
+		ModelID: m.ID, ExperimentID: m.ExperimentID, Name: m.Name,
+		CreationTimestampMs: m.CreationTime, LastUpdatedTimestampMs: m.LastUpdatedTime,
+		ArtifactURI: m.ArtifactURI, Status: m.Status.String(), ModelType: m.ModelType,
+		SourceRunID: m.SourceRunID, StatusMessage: m.StatusMessage, Tags: toWireTags(m.Tags),
+	}}
+	w.Data.Params = toWireParams(m.Params)
+	if len(m.Metrics) > 0 {
+		w.Data.Metrics = toWireMetrics(m.Metrics)
+	}
+	return w
+}
+
+type wireDatasetSummary struct {
+	ExperimentID string `json:"experiment_id"`
+	Name         string `json:"name"`
+	Digest       string `json:"digest"`
+	Context      string `json:"context,omitempty"`
+}
