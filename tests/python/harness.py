@@ -168,6 +168,7 @@ def subject_kind() -> str:
 TIME_KEYS = {
     "start_time", "end_time", "creation_time", "last_update_time", "timestamp",
     "creation_timestamp_ms", "last_updated_timestamp_ms", "deleted_time",
+    "creation_timestamp", "last_updated_timestamp",
 }
 ARTIFACT_KEYS = {"artifact_uri", "artifact_location", "root_uri"}
 GENERATED_NAME = re.compile(r"^[a-z]+-[a-z]+-\d{1,3}$")

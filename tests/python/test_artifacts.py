@@ -34,8 +34,7 @@ def tree(tmp_path_factory) -> Path:
 def _walk(root_uri, path=None):
     """Every listing under the run's artifact root, depth first, as plain data.
 
-    Lists by artifact URI: `list_artifacts(run_id, path)` with a path goes
-    through `runs:/`, which also searches logged models (see RUNS_URI_XFAIL).
+    Lists by artifact URI; the `runs:/` flows have their own test.
     """
     import mlflow
 
@@ -45,13 +44,6 @@ def _walk(root_uri, path=None):
         if f.is_dir:
             out.extend(_walk(root_uri, f.path))
     return out
-
-
-# The client's `runs:/<id>/<path>` flows (list_artifacts(run_id, path),
-# download_artifacts(run_id=...), load_text("runs:/...")) first call
-# logged-models/search, which mltrack does not serve yet (logged models are
-# the next part of issue 3). They pass against the oracle.
-RUNS_URI_XFAIL = pytest.mark.xfail(reason="runs:/ artifact URIs need logged-models/search", strict=False)
 
 
 def _digest_tree(d: Path) -> dict:
@@ -120,8 +112,10 @@ def test_download(ctxs, tree, tmp_path):
     compare(s, ctxs)
 
 
-@RUNS_URI_XFAIL
 def test_runs_uri_flows(ctxs, tree, tmp_path):
+    """The client's `runs:/<id>/<path>` flows (list_artifacts(run_id, path),
+    download_artifacts(run_id=...), load_text("runs:/...")) first call
+    logged-models/search to see whether the path names a model."""
     def s(ctx: Ctx):
         import mlflow
 
