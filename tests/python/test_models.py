@@ -301,6 +301,21 @@ def test_search_datasets_and_paging(ctxs):
     compare(s, ctxs)
 
 
+def test_dataset_without_digest_deviation(ctxs):
+    """A datasets entry with a name and no digest: MLflow's SQL store matches
+    only metrics logged with no digest (so nothing here); mltrack matches any
+    digest, as MLflow's file store does (decision 0004)."""
+    def s(ctx: Ctx):
+        fx = _search_fixture(ctx)
+        return _names(ctx.client.search_logged_models(
+            experiment_ids=[fx["exp"]], order_by=[{"field_name": "name"}],
+            datasets=[{"dataset_name": "eval"}]))
+    want = run_scenario(s, ctxs["oracle"])
+    got = run_scenario(s, ctxs["subject"])
+    assert want == [], want
+    assert got == sorted(got) and len(got) == 2, got
+
+
 def test_model_metrics(ctxs):
     """log_metric with model_id (and a dataset) shows on the model; the run
     keeps its latest values as before."""
