@@ -18,6 +18,8 @@ type Service struct {
 	rand   *rand.Rand
 	logger *slog.Logger
 	parser QueryParser
+	// histCache serves GetMetricHistoryDownsampled; nil when disabled.
+	histCache *historyCache
 }
 
 // ServiceOptions configures a Service; zero values pick sane defaults.
@@ -29,11 +31,16 @@ type ServiceOptions struct {
 	Logger *slog.Logger
 	// Parser parses filter and order_by text (default: package search).
 	Parser QueryParser
+	// HistoryCacheBytes bounds the memory of the chart history cache
+	// (GetMetricHistoryDownsampled): 0 means DefaultHistoryCacheBytes,
+	// negative turns the cache off.
+	HistoryCacheBytes int64
 }
 
 // NewService wraps store.
 func NewService(store Store, opts ServiceOptions) *Service {
-	s := &Service{store: store, now: opts.Now, rand: opts.Rand, logger: opts.Logger, parser: opts.Parser}
+	s := &Service{store: store, now: opts.Now, rand: opts.Rand, logger: opts.Logger, parser: opts.Parser,
+		histCache: newHistoryCache(opts.HistoryCacheBytes)}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -307,7 +314,7 @@ func (s *Service) LogMetric(ctx context.Context, runID string, m Metric) error {
 	if err := ValidateMetric(m, ""); err != nil {
 		return err
 	}
-	return s.store.LogBatch(ctx, runID, []Metric{m}, nil, nil)
+	return s.logged(runID, []Metric{m}, s.store.LogBatch(ctx, runID, []Metric{m}, nil, nil))
 }
 
 // LogParam logs one param; an over-long value is truncated as MLflow does.
@@ -384,7 +391,16 @@ func (s *Service) LogBatch(ctx context.Context, runID string, metrics []Metric, 
 	if err := ValidateParamKeysUnique(vp); err != nil {
 		return err
 	}
-	return s.store.LogBatch(ctx, runID, metrics, vp, vt)
+	return s.logged(runID, metrics, s.store.LogBatch(ctx, runID, metrics, vp, vt))
+}
+
+// logged tells the chart history cache about metrics this server wrote,
+// once the store has committed them (err nil), and passes err on.
+func (s *Service) logged(runID string, metrics []Metric, err error) error {
+	if err == nil && s.histCache != nil {
+		s.histCache.logged(runID, metrics)
+	}
+	return err
 }
 
 // GetMetricHistory returns a metric's history. maxResults nil means the whole
@@ -486,6 +502,10 @@ const MaxDownsampledPoints = 10000
 // of one metric in step order, reduced to at most maxPoints points by
 // Downsample, which keeps every bucket's min and max so no spike is lost
 // (MLflow's interval sampling picks evenly spaced steps and can drop them).
+// A store that scans step ranges (MetricStepScanner) is read only within the
+// range, runs concurrently, and through the history cache when it also
+// reports latest points (LatestMetricReader); any other store is read whole.
+// Both give the same result (docs/decisions/0007-chart-history-cache.md).
 func (s *Service) GetMetricHistoryDownsampled(ctx context.Context, runIDs []string, key string, start, end *int64, maxPoints int) ([]Metric, error) {
 	if len(runIDs) == 0 {
 		return nil, InvalidParameter("Missing value for required parameter 'run_ids'.")
@@ -501,6 +521,9 @@ func (s *Service) GetMetricHistoryDownsampled(ctx context.Context, runIDs []stri
 	}
 	if start != nil && *start > *end {
 		return nil, InvalidParameter("end_step must be greater than start_step. Found start_step=%d and end_step=%d.", *start, *end)
+	}
+	if sc, ok := s.store.(MetricStepScanner); ok {
+		return s.downsampleRuns(ctx, sc, runIDs, key, start, end, maxPoints)
 	}
 	return s.eachRunHistory(ctx, runIDs, key, start, end, func(hist []Metric) []Metric {
 		return Downsample(hist, maxPoints)

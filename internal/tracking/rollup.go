@@ -1,0 +1,456 @@
+package tracking
+
+import (
+	"container/list"
+	"context"
+	"math"
+	"runtime"
+	"sync"
+	"unsafe"
+)
+
+// MetricStepScanner is an optional Store capability that lets chart reads
+// (GetMetricHistoryDownsampled) read only a step range of one run's metric
+// through an index, without materialising it. Stores without it are read
+// whole through GetMetricHistory.
+type MetricStepScanner interface {
+	// MetricStepBounds returns the smallest and the largest step of runID's
+	// metric key within [lo, hi]; ok is false when no point lies there (an
+	// unknown run included).
+	MetricStepBounds(ctx context.Context, runID, key string, lo, hi int64) (first, last int64, ok bool, err error)
+	// ScanMetricSteps calls fn with every point of runID's metric key whose
+	// step lies in [lo, hi], in any order, values as GetMetricHistory returns
+	// them; it stops at fn's first error and returns it.
+	ScanMetricSteps(ctx context.Context, runID, key string, lo, hi int64, fn func(StepPoint) error) error
+}
+
+// LatestMetricReader is an optional Store capability that lets Service keep
+// a history cache: a cached run is checked against its latest point before
+// use, so writes by other processes sharing the database are seen.
+type LatestMetricReader interface {
+	// LatestMetrics returns MLflow's latest point (latest_metrics) of key for
+	// each of runIDs that has one.
+	LatestMetrics(ctx context.Context, runIDs []string, key string) (map[string]StepPoint, error)
+}
+
+// DefaultHistoryCacheBytes is the history cache's memory budget when
+// ServiceOptions leaves it zero.
+const DefaultHistoryCacheBytes = 64 << 20
+
+const (
+	// maxCacheBlocks bounds one cached history (64 bytes a block): a run
+	// whose steps would need more blocks is read from the store each time.
+	maxCacheBlocks = 1 << 16
+	// blockBytes is what one block costs; entryOverhead the rest of an entry.
+	blockBytes    = int64(unsafe.Sizeof(extremes{}))
+	entryOverhead = 256
+)
+
+// historyCache keeps, per run and metric, the extremes of fixed blocks of
+// steps (1<<shift steps, aligned on multiples of that), so a chart of the
+// whole history is assembled from memory instead of rereading every point.
+// It is bounded by a byte budget with least-recently-used eviction. An
+// entry is valid while the store's latest point of the metric matches the
+// stamp it was built or extended with; this server's own writes extend
+// entries (appends) or drop them (anything else). See
+// docs/decisions/0007-chart-history-cache.md for what that check misses.
+type historyCache struct {
+	mu      sync.Mutex
+	budget  int64
+	used    int64
+	lru     *list.List // of *cacheEntry, most recent first
+	entries map[cacheKey]*list.Element
+	builds  map[cacheKey]*cacheBuild
+}
+
+type cacheKey struct{ run, key string }
+
+type cacheEntry struct {
+	k           cacheKey
+	shift       uint
+	kMin        int64      // block index (step >> shift) of blocks[0]
+	blocks      []extremes // a block's points are never outside [first, last]
+	first, last int64      // smallest and largest step held
+	stamp       stamp
+	bytes       int64
+}
+
+// stamp is the (step, timestamp) of a metric's latest point. The value is
+// left out: it is what a store may transform (±Inf, NaN), so this server
+// could not predict it after its own writes.
+type stamp struct{ step, timestamp int64 }
+
+func stampOf(p StepPoint) stamp { return stamp{p.Step, p.Timestamp} }
+
+func (a stamp) before(b stamp) bool {
+	return a.step < b.step || (a.step == b.step && a.timestamp < b.timestamp)
+}
+
+// cacheBuild marks a history being read for the cache; a write to it
+// meanwhile makes the result unfit to keep.
+type cacheBuild struct{ dirty bool }
+
+func newHistoryCache(budget int64) *historyCache {
+	if budget == 0 {
+		budget = DefaultHistoryCacheBytes
+	}
+	if budget < 0 {
+		return nil
+	}
+	return &historyCache{budget: budget, lru: list.New(), entries: map[cacheKey]*list.Element{}, builds: map[cacheKey]*cacheBuild{}}
+}
+
+// lookup returns a copy of the entry's header (its blocks below the last
+// block are never written again, see extend) if it is still valid against
+// latest, dropping it otherwise.
+func (c *historyCache) lookup(k cacheKey, latest StepPoint, hasLatest bool) (cacheEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[k]
+	if !ok {
+		return cacheEntry{}, false
+	}
+	e := el.Value.(*cacheEntry)
+	if !hasLatest || stampOf(latest) != e.stamp {
+		c.removeLocked(el)
+		return cacheEntry{}, false
+	}
+	c.lru.MoveToFront(el)
+	return *e, true
+}
+
+func (c *historyCache) has(k cacheKey) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.entries[k]
+	return ok
+}
+
+func (c *historyCache) drop(k cacheKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[k]; ok {
+		c.removeLocked(el)
+	}
+}
+
+func (c *historyCache) removeLocked(el *list.Element) {
+	e := el.Value.(*cacheEntry)
+	c.lru.Remove(el)
+	delete(c.entries, e.k)
+	c.used -= e.bytes
+}
+
+// startBuild registers a read of k for the cache; finishBuild keeps its
+// result unless a write to k happened in between.
+func (c *historyCache) startBuild(k cacheKey) *cacheBuild {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := &cacheBuild{}
+	if old, ok := c.builds[k]; ok {
+		old.dirty = true // two concurrent builds: keep neither, rather than track both
+		b.dirty = true
+	}
+	c.builds[k] = b
+	return b
+}
+
+func (c *historyCache) finishBuild(b *cacheBuild, e *cacheEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.builds[e.k] == b {
+		delete(c.builds, e.k)
+	}
+	if b.dirty || e.bytes > c.budget/4 {
+		return
+	}
+	if el, ok := c.entries[e.k]; ok {
+		c.removeLocked(el)
+	}
+	c.entries[e.k] = c.lru.PushFront(e)
+	c.used += e.bytes
+	c.evictLocked()
+}
+
+func (c *historyCache) abandonBuild(k cacheKey, b *cacheBuild) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.builds[k] == b {
+		delete(c.builds, k)
+	}
+}
+
+func (c *historyCache) evictLocked() {
+	for c.used > c.budget && c.lru.Len() > 0 {
+		c.removeLocked(c.lru.Back())
+	}
+}
+
+// logged applies this server's committed write of ms to runID: a cached
+// history whose new points all lie after its last step (a training loop's
+// appends) is extended and its stamp advanced; any other write to a cached
+// or building history drops it, so the next read goes to the store.
+func (c *historyCache) logged(runID string, ms []Metric) {
+	if len(ms) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) == 0 && len(c.builds) == 0 {
+		return
+	}
+	done := map[string]bool{}
+	for _, m := range ms {
+		if done[m.Key] {
+			continue
+		}
+		done[m.Key] = true
+		k := cacheKey{runID, m.Key}
+		if b, ok := c.builds[k]; ok {
+			b.dirty = true
+		}
+		el, ok := c.entries[k]
+		if !ok {
+			continue
+		}
+		if !c.extendLocked(el, ms) {
+			c.removeLocked(el)
+		}
+	}
+}
+
+// extendLocked adds the points of the entry's key in ms, if all of them lie
+// after its last step and are values every store keeps as they are (±Inf
+// and -0 are not: SQL stores turn them into other numbers).
+func (c *historyCache) extendLocked(el *list.Element, ms []Metric) bool {
+	e := el.Value.(*cacheEntry)
+	var add []StepPoint
+	for _, m := range ms {
+		if m.Key != e.k.key {
+			continue
+		}
+		if m.Step <= e.last || math.IsInf(m.Value, 0) || (m.Value == 0 && math.Signbit(m.Value)) {
+			return false
+		}
+		add = append(add, StepPoint{Step: m.Step, Timestamp: m.Timestamp, Value: m.Value})
+	}
+	// A point logged twice in one batch is stored once.
+	seen := make(map[StepPoint]bool, len(add))
+	blocks := e.blocks
+	newStamp, last := e.stamp, e.last
+	for _, p := range add {
+		key := p
+		if math.IsNaN(p.Value) {
+			key.Value = 0 // NaN keys never match; NaN points are stored once too
+			key.Timestamp = ^key.Timestamp
+		}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		i := uint64(p.Step>>e.shift) - uint64(e.kMin) // p.Step > e.last: no wrap
+		if i >= maxCacheBlocks {
+			return false
+		}
+		for uint64(len(blocks)) <= i {
+			blocks = append(blocks, extremes{})
+		}
+		blocks[i].add(p)
+		if newStamp.before(stampOf(p)) {
+			newStamp = stampOf(p)
+		}
+		last = max(last, p.Step)
+	}
+	// Blocks before the old last step's block are not touched, so readers
+	// holding the old slice header (lookup) see them unchanged.
+	e.blocks, e.stamp, e.last = blocks, newStamp, last
+	c.used -= e.bytes
+	e.bytes = entryOverhead + int64(cap(blocks))*blockBytes
+	c.used += e.bytes
+	c.lru.MoveToFront(el)
+	c.evictLocked()
+	return true
+}
+
+// downsampleRuns is GetMetricHistoryDownsampled for a store that scans step
+// ranges: runs are read concurrently, each through the cache when it can
+// answer, and the results are concatenated in request order.
+func (s *Service) downsampleRuns(ctx context.Context, sc MetricStepScanner, runIDs []string, key string, start, end *int64, maxPoints int) ([]Metric, error) {
+	q := runQuery{key: key, lo: math.MinInt64, hi: math.MaxInt64, whole: start == nil, maxPoints: maxPoints}
+	if start != nil {
+		q.lo, q.hi = *start, *end
+	}
+	if lr, ok := s.store.(LatestMetricReader); ok && s.histCache != nil && (q.whole || s.anyCached(runIDs, key)) {
+		// Read before any scan: a write that lands after this is either
+		// missing from the scan, or in it and newer than the stamp (so the
+		// entry is rebuilt on the next read).
+		latest, err := lr.LatestMetrics(ctx, uniqueStrings(runIDs), key)
+		if err != nil {
+			return nil, err
+		}
+		q.latest, q.stamped = latest, true
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([][]StepPoint, len(runIDs))
+	var (
+		errMu    sync.Mutex
+		firstErr error
+	)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	// The SQLite reader pool has 2*GOMAXPROCS connections; more readers
+	// would only queue for them.
+	for w := 0; w < min(len(runIDs), max(2, 2*runtime.GOMAXPROCS(0))); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				pts, err := s.downsampleRun(ctx, sc, runIDs[i], q)
+				if err != nil {
+					errMu.Lock()
+					if firstErr == nil {
+						firstErr = err // the cause; later ones are the cancellation
+					}
+					errMu.Unlock()
+					cancel()
+					continue
+				}
+				results[i] = pts
+			}
+		}()
+	}
+	for i := range runIDs {
+		select {
+		case next <- i:
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []Metric
+	for i, id := range runIDs {
+		for _, p := range results[i] {
+			out = append(out, Metric{Key: key, Value: p.Value, Timestamp: p.Timestamp, Step: p.Step, RunID: id})
+		}
+	}
+	return out, nil
+}
+
+// runQuery is one downsampled request as each run's read sees it.
+type runQuery struct {
+	key       string
+	lo, hi    int64
+	whole     bool // no step range given: the whole history
+	maxPoints int
+	// latest holds the store's latest points when stamped; without them the
+	// cache is neither used nor filled.
+	latest  map[string]StepPoint
+	stamped bool
+}
+
+func (s *Service) anyCached(runIDs []string, key string) bool {
+	for _, id := range runIDs {
+		if s.histCache.has(cacheKey{id, key}) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) downsampleRun(ctx context.Context, sc MetricStepScanner, runID string, q runQuery) ([]StepPoint, error) {
+	first, last, ok, err := sc.MetricStepBounds(ctx, runID, q.key, q.lo, q.hi)
+	if err != nil || !ok {
+		return nil, err
+	}
+	k := cacheKey{runID, q.key}
+	latest, hasLatest := q.latest[runID]
+	if q.stamped {
+		if e, ok := s.histCache.lookup(k, latest, hasLatest); ok {
+			env := newEnvelope(first, last, q.maxPoints)
+			done, err := s.fromCache(ctx, sc, e, env, runID, q.key, first, last)
+			if err != nil || done {
+				return env.points(), err
+			}
+		}
+	}
+	env := newEnvelope(first, last, q.maxPoints)
+	shift := env.grid.unitShift
+	add := func(p StepPoint) error { env.add(p); return nil }
+	// Unsigned: the difference of two int64 block indexes may not fit int64.
+	blocks := uint64(last>>shift) - uint64(first>>shift) + 1
+	if !q.stamped || !q.whole || !hasLatest || blocks > maxCacheBlocks {
+		if err := sc.ScanMetricSteps(ctx, runID, q.key, first, last, add); err != nil {
+			return nil, err
+		}
+		return env.points(), nil
+	}
+	// The whole history, cacheable: the same scan also fills the blocks.
+	b := s.histCache.startBuild(k)
+	e := &cacheEntry{k: k, shift: shift, kMin: first >> shift, blocks: make([]extremes, blocks),
+		first: first, last: last, stamp: stampOf(latest)}
+	e.bytes = entryOverhead + int64(len(e.blocks))*blockBytes
+	err = sc.ScanMetricSteps(ctx, runID, q.key, first, last, func(p StepPoint) error {
+		e.blocks[(p.Step>>shift)-e.kMin].add(p)
+		env.add(p)
+		return nil
+	})
+	if err != nil {
+		s.histCache.abandonBuild(k, b)
+		return nil, err
+	}
+	s.histCache.finishBuild(b, e)
+	return env.points(), nil
+}
+
+// fromCache answers from a cached history when its blocks fit the request's
+// grid: the blocks strictly between the first and the last step's blocks
+// come from memory, the two edge blocks from the store (they may hold steps
+// outside the range, and they give the first and the last point). done is
+// false when the cache cannot answer; env is then spoilt.
+func (s *Service) fromCache(ctx context.Context, sc MetricStepScanner, e cacheEntry, env *envelope, runID, key string, first, last int64) (bool, error) {
+	if e.shift > env.grid.unitShift {
+		return false, nil // blocks wider than the grid's unit: a zoomed-in view
+	}
+	if first < e.first || last > e.last {
+		// The store holds steps the cache never saw: another process wrote
+		// them without changing the latest point. Read again.
+		s.histCache.drop(e.k)
+		return false, nil
+	}
+	kf, kl := first>>e.shift, last>>e.shift
+	if kf == kl {
+		return false, nil
+	}
+	add := func(p StepPoint) error { env.add(p); return nil }
+	if err := sc.ScanMetricSteps(ctx, runID, key, first, (kf+1)<<e.shift-1, add); err != nil {
+		return false, err
+	}
+	if err := sc.ScanMetricSteps(ctx, runID, key, kl<<e.shift, last, add); err != nil {
+		return false, err
+	}
+	for k := kf + 1; k < kl; k++ {
+		env.addBlock(k<<e.shift, e.blocks[k-e.kMin])
+	}
+	return env.complete(), nil
+}
+
+func uniqueStrings(xs []string) []string {
+	seen := make(map[string]bool, len(xs))
+	out := make([]string, 0, len(xs))
+	for _, x := range xs {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
