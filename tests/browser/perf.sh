@@ -3,7 +3,10 @@
 # file, fills it and measures (tests/browser/perf.mjs). Results: $OUT_DIR/perf.json.
 #   TABLE_RUNS (10000), CHART_RUNS (100), CHART_STEPS (100000): smaller for a quick run.
 #   PORT (19200), OUT_DIR (tests/browser/test-results), NO_BUILD=1 to reuse the web build.
-#   PERF_DATA=dir keeps the database there; then SKIP_FILL=1 measures it again without refilling.
+#   PERF_DATA=dir keeps the database there; then SKIP_FILL=1 measures it again without refilling
+#   (perf-ids.json, in OUT_DIR, names the filled experiments: keep OUT_DIR with the data).
+#   FILL_ONLY=1 fills and measures nothing; SKIP_TABLE=1 / SKIP_CHART=1 measure one part only.
+#   Each run starts a fresh server, so the chart's first navigation is cold (empty history cache).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
