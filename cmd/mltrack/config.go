@@ -13,6 +13,7 @@ import (
 
 	"github.com/mltrack/mltrack/internal/artifacts"
 	"github.com/mltrack/mltrack/internal/store"
+	"github.com/mltrack/mltrack/internal/tracking"
 )
 
 // Config is everything `mltrack server` needs, from flags with MLflow's
@@ -35,14 +36,18 @@ type Config struct {
 	// S3EndpointURL is a custom endpoint for an s3:// destination (MinIO,
 	// Ceph, versitygw), from MLflow's MLFLOW_S3_ENDPOINT_URL.
 	S3EndpointURL string
+	// HistoryCacheMB bounds the chart history cache (decision 0007); 0 turns
+	// it off.
+	HistoryCacheMB int
 }
 
 const (
 	// MLflow's server serves artifacts by default, and then resolves the
 	// default artifact root to the proxy scheme (server_cli_utils).
-	defaultArtifactRoot = "mlflow-artifacts:/"
-	defaultHost         = "127.0.0.1"
-	defaultPort         = 5000
+	defaultArtifactRoot   = "mlflow-artifacts:/"
+	defaultHost           = "127.0.0.1"
+	defaultPort           = 5000
+	defaultHistoryCacheMB = tracking.DefaultHistoryCacheBytes >> 20
 )
 
 // portEnvChain is where the port comes from when --port is not given, in
@@ -103,6 +108,9 @@ func parseServerConfig(name string, args []string, getenv func(string) string, s
 	artifactsOnly, onlyErr := envBool("MLFLOW_ARTIFACTS_ONLY", env("MLFLOW_ARTIFACTS_ONLY", "false"))
 	fs.BoolVar(&c.ArtifactsOnly, "artifacts-only", artifactsOnly,
 		"serve only the artifact proxy: tracking routes answer 503 (env MLFLOW_ARTIFACTS_ONLY)")
+	var historyCache string
+	fs.StringVar(&historyCache, "history-cache-mb", env("MLTRACK_HISTORY_CACHE_MB", strconv.Itoa(defaultHistoryCacheMB)),
+		"memory for the chart history cache in MiB, 0 to turn it off (env MLTRACK_HISTORY_CACHE_MB)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let in-flight requests finish on SIGINT/SIGTERM")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: mltrack %s [flags]\n\nRun the MLflow-compatible tracking server.\n\nFlags:\n", name)
@@ -155,6 +163,9 @@ func parseServerConfig(name string, args []string, getenv func(string) string, s
 		return c, err
 	}
 	c.LogLevel = lvl
+	if c.HistoryCacheMB, err = strconv.Atoi(historyCache); err != nil || c.HistoryCacheMB < 0 {
+		return c, fmt.Errorf("--history-cache-mb=%q: use a whole number of MiB, 0 to turn the cache off", historyCache)
+	}
 	return c, c.validate()
 }
 

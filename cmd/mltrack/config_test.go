@@ -69,6 +69,23 @@ func TestServerConfig(t *testing.T) {
 			}
 		}},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "usage"},
+		{name: "history cache default", check: func(t *testing.T, c Config) {
+			if c.HistoryCacheMB != 64 {
+				t.Errorf("history cache %d MiB, want 64", c.HistoryCacheMB)
+			}
+		}},
+		{name: "history cache env, off", env: map[string]string{"MLTRACK_HISTORY_CACHE_MB": "0"}, check: func(t *testing.T, c Config) {
+			if c.HistoryCacheMB != 0 {
+				t.Errorf("history cache %d MiB, want 0", c.HistoryCacheMB)
+			}
+		}},
+		{name: "history cache flag", args: []string{"--history-cache-mb", "512"}, check: func(t *testing.T, c Config) {
+			if c.HistoryCacheMB != 512 {
+				t.Errorf("history cache %d MiB, want 512", c.HistoryCacheMB)
+			}
+		}},
+		{name: "history cache negative", args: []string{"--history-cache-mb", "-1"}, wantErr: "whole number of MiB"},
+		{name: "history cache not a number", env: map[string]string{"MLTRACK_HISTORY_CACHE_MB": "lots"}, wantErr: "whole number of MiB"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -102,7 +102,11 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Write
 	if err != nil {
 		return fmt.Errorf("open backend store %s: %w", cfg.BackendStoreURI, err)
 	}
-	svc := tracking.NewService(st, tracking.ServiceOptions{Logger: logger})
+	cacheBytes := int64(cfg.HistoryCacheMB) << 20
+	if cacheBytes == 0 {
+		cacheBytes = -1 // the option's zero means "default"; the flag's means off
+	}
+	svc := tracking.NewService(st, tracking.ServiceOptions{Logger: logger, HistoryCacheBytes: cacheBytes})
 	defer func() {
 		if err := svc.Close(); err != nil {
 			logger.Error("closing the store", "error", err)
