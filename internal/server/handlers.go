@@ -566,7 +566,9 @@ func stepRange(f *fields) (start, end *int64, err error) {
 
 // getMetricHistoryDownsampled serves mltrack's chart endpoint (not part of
 // MLflow's API; documented in docs/api.md): run_ids (repeated), metric_key,
-// max_points (default 1000), optional start_step and end_step.
+// max_points (default 1000), optional start_step and end_step, and format:
+// "columns" answers with per-run arrays (historyColumns), anything else or
+// nothing with MLflow-style metric objects.
 func (s *Server) getMetricHistoryDownsampled(r *http.Request, f *fields) (any, error) {
 	runIDs, err := f.strList("run_ids")
 	if err != nil {
@@ -590,9 +592,19 @@ func (s *Server) getMetricHistoryDownsampled(r *http.Request, f *fields) (any, e
 	if maxPoints > tracking.MaxDownsampledPoints {
 		maxPoints = tracking.MaxDownsampledPoints + 1 // rejected by the service with its message
 	}
+	format, err := f.str("format", false)
+	if err != nil {
+		return nil, err
+	}
+	if format != "" && format != "columns" && format != "objects" {
+		return nil, tracking.InvalidParameter("format must be 'objects' or 'columns'. Found format='%s'.", format)
+	}
 	ms, err := s.svc.GetMetricHistoryDownsampled(r.Context(), runIDs, key, start, end, int(maxPoints))
 	if err != nil {
 		return nil, err
+	}
+	if format == "columns" {
+		return columnsOf(ms), nil
 	}
 	out := metricsResponse{}
 	if len(ms) > 0 {

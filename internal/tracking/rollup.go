@@ -5,6 +5,7 @@ import (
 	"context"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"unsafe"
 )
@@ -39,8 +40,19 @@ const DefaultHistoryCacheBytes = 64 << 20
 
 const (
 	// maxCacheBlocks bounds one cached history (64 bytes a block): a run
-	// whose steps would need more blocks is read from the store each time.
+	// whose steps would need more blocks is read from the store each time,
+	// and a cached one that grows past it is coarsened (coarsenLocked).
 	maxCacheBlocks = 1 << 16
+	// ownCacheBlocks bounds a history cached from this server's writes
+	// alone: it has no request to size its blocks by, so it keeps them as
+	// fine as this allows, coarsening as it grows. A chart of 1,000 points
+	// needs blocks no wider than 1/8 to 1/16 of its buckets (envelopeGrid),
+	// which 8,192 blocks always give; so an entry costs at most 512 KB.
+	ownCacheBlocks = 1 << 13
+	// maxFreshRuns and maxOldSeries bound what the cache remembers about
+	// series it holds no entry for (see ownSeries).
+	maxFreshRuns = 1 << 14
+	maxOldSeries = 1 << 16
 	// blockBytes is what one block costs; entryOverhead the rest of an entry.
 	blockBytes    = int64(unsafe.Sizeof(extremes{}))
 	entryOverhead = 256
@@ -61,6 +73,23 @@ type historyCache struct {
 	lru     *list.List // of *cacheEntry, most recent first
 	entries map[cacheKey]*list.Element
 	builds  map[cacheKey]*cacheBuild
+	own     ownSeries
+}
+
+// ownSeries remembers which series' every point this server wrote, so their
+// cache entries can start from its own writes (docs/decisions/0007):
+//   - fresh holds runs this server created (the most recent maxFreshRuns),
+//     each with the keys it has written to them. A key's first write to a
+//     fresh run starts its series; once written, a key never starts again,
+//     even if its entry is dropped, since later writes alone would miss the
+//     points before them.
+//   - old holds series of other runs known to have had points before this
+//     server wrote to them, so their latest point is not asked for again.
+//     Forgetting one only costs that question.
+type ownSeries struct {
+	fresh map[string]map[string]bool
+	order []string // fresh runs, oldest first
+	old   map[cacheKey]bool
 }
 
 type cacheKey struct{ run, key string }
@@ -70,6 +99,7 @@ type cacheEntry struct {
 	shift       uint
 	kMin        int64      // block index (step >> shift) of blocks[0]
 	blocks      []extremes // a block's points are never outside [first, last]
+	maxBlocks   int        // the bound coarsenLocked keeps blocks under
 	first, last int64      // smallest and largest step held
 	stamp       stamp
 	bytes       int64
@@ -97,7 +127,59 @@ func newHistoryCache(budget int64) *historyCache {
 	if budget < 0 {
 		return nil
 	}
-	return &historyCache{budget: budget, lru: list.New(), entries: map[cacheKey]*list.Element{}, builds: map[cacheKey]*cacheBuild{}}
+	return &historyCache{budget: budget, lru: list.New(), entries: map[cacheKey]*list.Element{}, builds: map[cacheKey]*cacheBuild{},
+		own: ownSeries{fresh: map[string]map[string]bool{}, old: map[cacheKey]bool{}}}
+}
+
+// created records a run this server created: it has no points yet.
+func (c *historyCache) created(runID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o := &c.own
+	if _, ok := o.fresh[runID]; ok {
+		return
+	}
+	if len(o.order) >= maxFreshRuns {
+		delete(o.fresh, o.order[0])
+		o.order = append(o.order[:0], o.order[1:]...)
+	}
+	o.fresh[runID] = map[string]bool{}
+	o.order = append(o.order, runID)
+}
+
+// unknownKeys returns the keys of ms whose series may start with this write
+// but only the store can tell: no entry, the run not created here, and not
+// known to have points already. Service asks the store's latest points.
+func (c *historyCache) unknownKeys(runID string, ms []Metric) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.own.fresh[runID]; ok {
+		return nil
+	}
+	var out []string
+	for _, m := range ms {
+		k := cacheKey{runID, m.Key}
+		if _, ok := c.entries[k]; ok || c.own.old[k] || slices.Contains(out, m.Key) {
+			continue
+		}
+		out = append(out, m.Key)
+	}
+	return out
+}
+
+// hadPoints records a series of a run not created here that the store
+// already holds points of.
+func (c *historyCache) hadPoints(runID, key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hadPointsLocked(cacheKey{runID, key})
+}
+
+func (c *historyCache) hadPointsLocked(k cacheKey) {
+	if len(c.own.old) >= maxOldSeries {
+		clear(c.own.old)
+	}
+	c.own.old[k] = true
 }
 
 // lookup returns a copy of the entry's header (its blocks below the last
@@ -186,19 +268,21 @@ func (c *historyCache) evictLocked() {
 	}
 }
 
-// logged applies this server's committed write of ms to runID: a cached
-// history whose new points all lie after its last step (a training loop's
-// appends) is extended and its stamp advanced; any other write to a cached
-// or building history drops it, so the next read goes to the store.
-func (c *historyCache) logged(runID string, ms []Metric) {
+// logged applies this server's write of ms to runID once the store has
+// answered (err). Committed, a cached history whose new points all lie
+// after its last step (a training loop's appends) is extended and its stamp
+// advanced; a series that starts with this write (a key the run did not
+// have: newKeys, or the first write of a key to a run created here) gets an
+// entry of its own; any other write to a cached or building history drops
+// it, so the next read goes to the store. A failed write may still have
+// committed: its histories are dropped and never started from writes again.
+func (c *historyCache) logged(runID string, ms []Metric, newKeys map[string]bool, err error) {
 	if len(ms) == 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.entries) == 0 && len(c.builds) == 0 {
-		return
-	}
+	written, fresh := c.own.fresh[runID]
 	done := map[string]bool{}
 	for _, m := range ms {
 		if done[m.Key] {
@@ -206,17 +290,72 @@ func (c *historyCache) logged(runID string, ms []Metric) {
 		}
 		done[m.Key] = true
 		k := cacheKey{runID, m.Key}
+		starts := err == nil && (newKeys[m.Key] || (fresh && !written[m.Key]))
+		if fresh {
+			written[m.Key] = true
+		}
 		if b, ok := c.builds[k]; ok {
 			b.dirty = true
 		}
 		el, ok := c.entries[k]
-		if !ok {
-			continue
-		}
-		if !c.extendLocked(el, ms) {
+		switch {
+		case ok && (err != nil || !c.extendLocked(el, ms)):
 			c.removeLocked(el)
+		case !ok && starts:
+			c.startLocked(k, ms)
+		case !ok && err != nil && !fresh:
+			c.hadPointsLocked(k)
 		}
 	}
+}
+
+// startLocked caches a series from its first points, those of k's key in
+// ms, if every one is a value all stores keep as given (see extendLocked).
+func (c *historyCache) startLocked(k cacheKey, ms []Metric) {
+	first, last, n := int64(math.MaxInt64), int64(math.MinInt64), 0
+	for _, m := range ms {
+		if m.Key == k.key {
+			first, last, n = min(first, m.Step), max(last, m.Step), n+1
+		}
+	}
+	if n == 0 {
+		return
+	}
+	shift := uint(0)
+	for uint64(last>>shift)-uint64(first>>shift) >= ownCacheBlocks {
+		shift++
+	}
+	e := &cacheEntry{k: k, shift: shift, kMin: first >> shift, maxBlocks: ownCacheBlocks,
+		first: first, last: first - 1, stamp: stamp{math.MinInt64, math.MinInt64}}
+	el := c.lru.PushFront(e)
+	c.entries[k] = el
+	if !c.extendLocked(el, ms) {
+		c.removeLocked(el)
+	}
+}
+
+// coarsenLocked doubles e's block width until its blocks up to step fit
+// its bound. Merging extremes is exact, and blocks stay aligned, so the
+// entry answers every request whose grid unit is at least the new width.
+// Readers holding the old blocks keep them: they are not written again.
+func (c *historyCache) coarsenLocked(e *cacheEntry, step int64) bool {
+	for uint64(step>>e.shift)-uint64(e.kMin) >= uint64(e.maxBlocks) {
+		if e.shift >= 62 {
+			return false
+		}
+		d := uint(1)
+		kMin := e.kMin >> d
+		n := 0
+		if len(e.blocks) > 0 {
+			n = int(((e.kMin+int64(len(e.blocks))-1)>>d)-kMin) + 1
+		}
+		blocks := make([]extremes, n, uint64(step>>(e.shift+d))-uint64(kMin)+1)
+		for i, b := range e.blocks {
+			blocks[((e.kMin+int64(i))>>d)-kMin].merge(b)
+		}
+		e.shift, e.kMin, e.blocks = e.shift+d, kMin, blocks
+	}
+	return true
 }
 
 // extendLocked adds the points of the entry's key in ms, if all of them lie
@@ -234,6 +373,16 @@ func (c *historyCache) extendLocked(el *list.Element, ms []Metric) bool {
 		}
 		add = append(add, StepPoint{Step: m.Step, Timestamp: m.Timestamp, Value: m.Value})
 	}
+	if len(add) == 0 {
+		return true
+	}
+	maxStep := add[0].Step
+	for _, p := range add {
+		maxStep = max(maxStep, p.Step)
+	}
+	if !c.coarsenLocked(e, maxStep) {
+		return false
+	}
 	// A point logged twice in one batch is stored once.
 	seen := make(map[StepPoint]bool, len(add))
 	blocks := e.blocks
@@ -248,10 +397,7 @@ func (c *historyCache) extendLocked(el *list.Element, ms []Metric) bool {
 			continue
 		}
 		seen[key] = true
-		i := uint64(p.Step>>e.shift) - uint64(e.kMin) // p.Step > e.last: no wrap
-		if i >= maxCacheBlocks {
-			return false
-		}
+		i := uint64(p.Step>>e.shift) - uint64(e.kMin) // p.Step >= e.first: no wrap; < maxBlocks: coarsened
 		for uint64(len(blocks)) <= i {
 			blocks = append(blocks, extremes{})
 		}
@@ -267,6 +413,9 @@ func (c *historyCache) extendLocked(el *list.Element, ms []Metric) bool {
 	c.used -= e.bytes
 	e.bytes = entryOverhead + int64(cap(blocks))*blockBytes
 	c.used += e.bytes
+	if e.bytes > c.budget/4 {
+		return false // as finishBuild: no entry may crowd out the rest
+	}
 	c.lru.MoveToFront(el)
 	c.evictLocked()
 	return true
@@ -395,8 +544,10 @@ func (s *Service) downsampleRun(ctx context.Context, sc MetricStepScanner, runID
 	}
 	// The whole history, cacheable: the same scan also fills the blocks.
 	b := s.histCache.startBuild(k)
+	// Appends later coarsen it rather than let it outgrow what it was built
+	// with (or what an entry from writes may hold).
 	e := &cacheEntry{k: k, shift: shift, kMin: first >> shift, blocks: make([]extremes, blocks),
-		first: first, last: last, stamp: stampOf(latest)}
+		maxBlocks: max(ownCacheBlocks, int(blocks)), first: first, last: last, stamp: stampOf(latest)}
 	e.bytes = entryOverhead + int64(len(e.blocks))*blockBytes
 	err = sc.ScanMetricSteps(ctx, runID, q.key, first, last, func(p StepPoint) error {
 		e.blocks[(p.Step>>shift)-e.kMin].add(p)

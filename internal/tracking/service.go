@@ -39,8 +39,12 @@ type ServiceOptions struct {
 
 // NewService wraps store.
 func NewService(store Store, opts ServiceOptions) *Service {
-	s := &Service{store: store, now: opts.Now, rand: opts.Rand, logger: opts.Logger, parser: opts.Parser,
-		histCache: newHistoryCache(opts.HistoryCacheBytes)}
+	s := &Service{store: store, now: opts.Now, rand: opts.Rand, logger: opts.Logger, parser: opts.Parser}
+	if _, ok := store.(LatestMetricReader); ok {
+		// Only a store that reports latest points can have its cache
+		// checked against other writers (see GetMetricHistoryDownsampled).
+		s.histCache = newHistoryCache(opts.HistoryCacheBytes)
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -239,7 +243,13 @@ func (s *Service) CreateRun(ctx context.Context, r NewRun) (*Run, error) {
 	r.Tags = tags
 	// A missing start_time stays 0, as MLflow 3.18's server keeps it (its
 	// clients always send one).
-	return s.store.CreateRun(ctx, r)
+	run, err := s.store.CreateRun(ctx, r)
+	if err == nil && s.histCache != nil {
+		// Its histories start with this server's writes: chart them from
+		// the cache from the first point.
+		s.histCache.created(run.Info.RunID)
+	}
+	return run, err
 }
 
 func (s *Service) GetRun(ctx context.Context, id string) (*Run, error) {
@@ -314,7 +324,8 @@ func (s *Service) LogMetric(ctx context.Context, runID string, m Metric) error {
 	if err := ValidateMetric(m, ""); err != nil {
 		return err
 	}
-	return s.logged(runID, []Metric{m}, s.store.LogBatch(ctx, runID, []Metric{m}, nil, nil))
+	ms := []Metric{m}
+	return s.writeMetrics(ctx, runID, ms, func() error { return s.store.LogBatch(ctx, runID, ms, nil, nil) })
 }
 
 // LogParam logs one param; an over-long value is truncated as MLflow does.
@@ -391,15 +402,37 @@ func (s *Service) LogBatch(ctx context.Context, runID string, metrics []Metric, 
 	if err := ValidateParamKeysUnique(vp); err != nil {
 		return err
 	}
-	return s.logged(runID, metrics, s.store.LogBatch(ctx, runID, metrics, vp, vt))
+	return s.writeMetrics(ctx, runID, metrics, func() error { return s.store.LogBatch(ctx, runID, metrics, vp, vt) })
 }
 
-// logged tells the chart history cache about metrics this server wrote,
-// once the store has committed them (err nil), and passes err on.
-func (s *Service) logged(runID string, metrics []Metric, err error) error {
-	if err == nil && s.histCache != nil {
-		s.histCache.logged(runID, metrics)
+// writeMetrics runs write, the store's write of metrics to runID, and tells
+// the chart history cache about it afterwards (err included: a failed write
+// may have committed). Series that start with this write are found first,
+// for runs this server did not create by asking the store's latest points
+// (once a series: the cache remembers the answer).
+func (s *Service) writeMetrics(ctx context.Context, runID string, metrics []Metric, write func() error) error {
+	if s.histCache == nil || len(metrics) == 0 {
+		return write()
 	}
+	var newKeys map[string]bool
+	if lr, ok := s.store.(LatestMetricReader); ok {
+		for _, k := range s.histCache.unknownKeys(runID, metrics) {
+			latest, err := lr.LatestMetrics(ctx, []string{runID}, k)
+			if err != nil {
+				break // unknown stays uncached; the write decides the answer
+			}
+			if _, had := latest[runID]; had {
+				s.histCache.hadPoints(runID, k)
+				continue
+			}
+			if newKeys == nil {
+				newKeys = map[string]bool{}
+			}
+			newKeys[k] = true
+		}
+	}
+	err := write()
+	s.histCache.logged(runID, metrics, newKeys, err)
 	return err
 }
 
