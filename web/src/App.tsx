@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { ComparePage } from './ComparePage';
 import { ExperimentList } from './ExperimentList';
 import { ExperimentPage } from './ExperimentPage';
+import { ModelPage } from './ModelPage';
 import { useRoute } from './route';
 import { RunPage } from './RunPage';
 
@@ -43,6 +44,7 @@ export function App() {
           )}
           {route.page === 'experiment' && <ExperimentPage key={route.id} route={route} />}
           {route.page === 'run' && <RunPage key={route.id} route={route} onExperiment={setRunExp} />}
+          {route.page === 'model' && <ModelPage key={route.id} route={route} onExperiment={setRunExp} />}
           {route.page === 'compare' && <ComparePage route={route} onExperiment={setRunExp} />}
         </main>
       </div>

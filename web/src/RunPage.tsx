@@ -1,9 +1,10 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, Run, runName, tagValue } from './api';
-import { ArtifactsSection } from './Artifacts';
+import { ArtifactsSection, runArtifacts } from './Artifacts';
 import { ChartControls, MetricChart, settingsFrom } from './Chart';
 import { fmtDuration, fmtNum, fmtTime, runDuration } from './format';
 import { loadHistory, useHistories } from './histories';
+import { DatasetsSection, RunModelsSection } from './Models';
 import { href, Route, updateQuery } from './route';
 import { StatusBadge } from './StatusBadge';
 import { testHook } from './testhook';
@@ -147,7 +148,11 @@ export function RunPage({ route, onExperiment }: { route: Extract<Route, { page:
           ))}
         </div>
       </section>
-      <ArtifactsSection runId={id} />
+      <div class="two-col top">
+        <RunModelsSection run={run} />
+        <DatasetsSection inputs={run.inputs?.dataset_inputs ?? []} />
+      </div>
+      <ArtifactsSection source={runArtifacts(id)} />
       <TagEditor tags={userTags} onSet={(k, v) => mutate(() => api.setTag(id, k, v))} onDelete={(k) => mutate(() => api.deleteTag(id, k))} />
       {sysTags.length > 0 && (
         <details class="card sys-tags">

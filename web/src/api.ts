@@ -23,10 +23,42 @@ export interface RunInfo {
   artifact_uri?: string;
   lifecycle_stage: string;
 }
+export interface Dataset {
+  name: string;
+  digest: string;
+  source_type: string;
+  source: string;
+  schema?: string;
+  profile?: string;
+}
+export interface DatasetInput { tags?: KV[]; dataset: Dataset }
 export interface Run {
   info: RunInfo;
   data: { metrics?: Metric[]; params?: KV[]; tags?: KV[] };
+  inputs?: { dataset_inputs?: DatasetInput[]; model_inputs?: { model_id: string }[] };
+  outputs?: { model_outputs?: { model_id: string; step?: number | string }[] };
 }
+
+// MLflow 3 logged model. A model's metrics carry the run and the dataset they
+// were computed on.
+export interface ModelMetric extends Metric { dataset_name?: string; dataset_digest?: string; model_id?: string }
+export interface LoggedModel {
+  info: {
+    model_id: string;
+    experiment_id: string;
+    name: string;
+    creation_timestamp_ms?: number | string;
+    last_updated_timestamp_ms?: number | string;
+    artifact_uri?: string;
+    status?: string;
+    status_message?: string;
+    model_type?: string;
+    source_run_id?: string;
+    tags?: KV[];
+  };
+  data?: { params?: KV[]; metrics?: ModelMetric[] };
+}
+export interface ModelOrder { field_name: string; ascending: boolean }
 export type ViewType = 'ACTIVE_ONLY' | 'DELETED_ONLY' | 'ALL';
 
 export class ApiError extends Error {
@@ -105,6 +137,13 @@ export const api = {
   setTag: (runId: string, key: string, value: string) => call<{}>('POST', 'runs/set-tag', { run_id: runId, key, value }),
   deleteTag: (runId: string, key: string) => call<{}>('POST', 'runs/delete-tag', { run_id: runId, key }),
 
+  getLoggedModel: (id: string, signal?: AbortSignal) =>
+    call<{ model: LoggedModel }>('GET', 'logged-models/' + encodeURIComponent(id), undefined, signal),
+  searchLoggedModels: (
+    req: { experiment_ids: string[]; filter?: string; order_by?: ModelOrder[]; max_results?: number; page_token?: string },
+    signal?: AbortSignal,
+  ) => call<{ models?: LoggedModel[]; next_page_token?: string }>('POST', 'logged-models/search', req, signal),
+
   async fullHistory(runId: string, key: string, signal?: AbortSignal): Promise<Metric[]> {
     const out: Metric[] = [];
     let token: string | undefined;
@@ -122,19 +161,43 @@ export const api = {
   // plain MLflow server lacks that endpoint (404), so fall back to its
   // evenly sampled get-history-bulk-interval.
   // A step range (both ends inclusive) narrows the request, for zoom refetch.
-  sampledHistory: async (runIds: string[], key: string, maxPoints = 2500, signal?: AbortSignal, range?: [number, number]) => {
+  sampledHistory: async (runIds: string[], key: string, maxPoints = 2500, signal?: AbortSignal, range?: [number, number]): Promise<RunColumns[]> => {
     const steps = range ? { start_step: range[0], end_step: range[1] } : {};
     try {
-      return await call<{ metrics?: Metric[] }>('GET', 'ajax-api/2.0/mltrack/metrics/get-history-downsampled', {
-        run_ids: runIds, metric_key: key, max_points: maxPoints, ...steps,
+      // format=columns: three arrays a run instead of an object a point, a
+      // quarter of the bytes and far less to parse for a 100-run chart.
+      const r = await call<{ runs?: WireColumns[] }>('GET', 'ajax-api/2.0/mltrack/metrics/get-history-downsampled', {
+        run_ids: runIds, metric_key: key, max_points: maxPoints, format: 'columns', ...steps,
       }, signal);
+      return (r.runs ?? []).map((c) => ({
+        run_id: c.run_id, steps: Float64Array.from(c.steps), timestamps: Float64Array.from(c.timestamps), values: Float64Array.from(c.values, wireNumber),
+      }));
     } catch (e) {
       if (!(e instanceof ApiError) || e.status !== 404) throw e;
     }
-    return call<{ metrics?: Metric[] }>('GET', 'metrics/get-history-bulk-interval', {
+    const r = await call<{ metrics?: Metric[] }>('GET', 'metrics/get-history-bulk-interval', {
       run_ids: runIds, metric_key: key, max_results: Math.min(maxPoints, 2500), ...steps,
     }, signal);
+    return columnsOf(r.metrics ?? []);
   },
+};
+
+// One run's chart points (sampledHistory) as parallel arrays in step order.
+export interface RunColumns { run_id: string; steps: Float64Array; timestamps: Float64Array; values: Float64Array }
+interface WireColumns { run_id: string; steps: number[]; timestamps: number[]; values: (number | string)[] }
+// MLflow's JSON writes NaN and the infinities as strings.
+const wireNumber = (v: number | string): number => (typeof v === 'number' ? v : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : v === 'NaN' ? NaN : Number(v));
+// Groups MLflow's point objects (get-history-bulk-interval) by run, each in step order.
+const columnsOf = (ms: Metric[]): RunColumns[] => {
+  const by = new Map<string, Metric[]>();
+  for (const m of ms) {
+    const l = by.get(m.run_id ?? '');
+    if (l) l.push(m); else by.set(m.run_id ?? '', [m]);
+  }
+  return [...by].map(([id, l]) => {
+    l.sort((a, b) => a.step - b.step || a.timestamp - b.timestamp);
+    return { run_id: id, steps: Float64Array.from(l, (m) => m.step), timestamps: Float64Array.from(l, (m) => m.timestamp), values: Float64Array.from(l, (m) => wireNumber(m.value)) };
+  });
 };
 
 export const tagValue = (run: Run, key: string): string | undefined =>

@@ -7,6 +7,7 @@ export type Route =
   | { page: 'home'; q: URLSearchParams }
   | { page: 'experiment'; id: string; q: URLSearchParams }
   | { page: 'run'; id: string; q: URLSearchParams }
+  | { page: 'model'; id: string; q: URLSearchParams }
   | { page: 'compare'; q: URLSearchParams };
 
 export function parseHash(hash: string): Route {
@@ -16,6 +17,7 @@ export function parseHash(hash: string): Route {
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
   if (parts[0] === 'experiments' && parts[1]) return { page: 'experiment', id: parts[1], q };
   if (parts[0] === 'runs' && parts[1]) return { page: 'run', id: parts[1], q };
+  if (parts[0] === 'models' && parts[1]) return { page: 'model', id: parts[1], q };
   if (parts[0] === 'compare') return { page: 'compare', q };
   return { page: 'home', q };
 }

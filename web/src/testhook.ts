@@ -13,6 +13,7 @@ export interface TestHook {
   parcoords?: { axes: string[]; lines: Record<string, (number | string | null)[]> };
   scatter?: { x: string; y: string; points: Record<string, [number | string, number]> };
   chartDrawMs?: Record<string, number>;
+  modelsPageSize?: number;
 }
 
 export function testHook(): TestHook {
