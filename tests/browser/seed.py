@@ -42,6 +42,45 @@ def log_artifacts(c: MlflowClient, rid: str) -> dict:
             ["beta", "0.7", "multi\nline"]], "image": [20, 12], "html": HOSTILE_HTML, "svg": HOSTILE_SVG}
 
 
+def log_models(exp_name: str) -> dict:
+    """MLflow 3 logged models and dataset inputs, logged the way users do: the
+    fluent API, a tiny pyfunc PythonModel and a pandas dataset."""
+    import mlflow
+    import pandas as pd
+    from mlflow.entities import LoggedModelInput
+
+    class Echo(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return model_input
+
+    exp_id = mlflow.set_experiment(exp_name).experiment_id
+    df = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "label": [0, 1, 0, 1]})
+    ds = mlflow.data.from_pandas(df, source="s3://demo-bucket/train.csv", name="train-set", targets="label")
+    models = []
+    for name, alpha, rmse, run_name in [("tiny-model", "0.5", 0.25, "trainer"), ("other-model", "0.9", 0.75, "retrainer")]:
+        with mlflow.start_run(run_name=run_name) as run:
+            mlflow.log_param("alpha", alpha)
+            mlflow.log_input(ds, context="training", tags={"split": "v1"})
+            if models:
+                # The second run starts from the first model: a model input.
+                mlflow.log_input(model=LoggedModelInput(models[0]["model_id"]))
+            info = mlflow.pyfunc.log_model(name=name, python_model=Echo(), params={"alpha": alpha, "depth": "3"},
+                                           tags={"owner": "alice"}, model_type="toy", step=7)
+            mlflow.log_metric("rmse", rmse, step=7, model_id=info.model_id, dataset=ds)
+        models.append({"model_id": info.model_id, "name": name, "run_id": run.info.run_id, "run_name": run_name,
+                       "alpha": alpha, "rmse": rmse, "step": 7, "model_type": "toy"})
+    wire = ds._to_mlflow_entity()
+    # Read through the client's own artifact path, not the UI's endpoints under test.
+    location = mlflow.get_logged_model(models[0]["model_id"]).artifact_location
+    mlmodel = mlflow.artifacts.download_artifacts(artifact_uri=location.rstrip("/") + "/MLmodel")
+    with open(mlmodel) as f:
+        mlmodel_text = f.read()
+    return {"experiment_id": exp_id, "experiment_name": exp_name, "models": models, "mlmodel": mlmodel_text,
+            # The dataset exactly as the client sends it (schema and profile are JSON strings).
+            "dataset": {**{k: getattr(wire, k) for k in ("name", "digest", "source_type", "source", "schema", "profile")},
+                        "uri": "s3://demo-bucket/train.csv", "context": "training", "tags": {"split": "v1"}}}
+
+
 def main() -> None:
     c = MlflowClient()
     stamp = str(int(time.time() * 1000))
@@ -102,12 +141,19 @@ def main() -> None:
     for i in range(0, LONG_STEPS, 1000):
         c.log_batch(lr_.info.run_id, metrics=[Metric("loss", long_vals[s], base + s, s) for s in range(i, min(i + 1000, LONG_STEPS))])
     c.set_terminated(lr_.info.run_id)
+    try:
+        models = log_models(f"browser-models-{stamp}")
+    except Exception as e:  # noqa: BLE001 - reported to the tests, which fail on it
+        # A server without logged models must not hide the other UI tests'
+        # results: the model tests fail with this message instead.
+        print(f"seed.py: logging models failed: {e!r}", file=sys.stderr)
+        models = {"error": f"seeding logged models failed: {e!r}"}
     with open(sys.argv[1], "w") as out:
         json.dump({"experiment_id": exp_id, "experiment_name": exp_name, "other_experiment_id": other_id,
                    "runs": runs, "children": children, "live_run_id": live.info.run_id,
                    "failed_run_id": failed.info.run_id, "deleted_run_id": gone.info.run_id,
                    "long_run_id": lr_.info.run_id, "long_loss": long_vals,
-                   "artifacts": artifacts},
+                   "artifacts": artifacts, "models": models},
                   out)
 
 

@@ -429,6 +429,167 @@ describe('web UI', () => {
     await page.waitForFunction(() => document.documentElement.dataset.theme !== 'dark');
   });
 
+  test('run page lists the run\'s logged models, model inputs and datasets', async () => {
+    assert.equal(seed.models.error, undefined);
+    const { models, dataset: ds } = seed.models;
+    const [tiny, other] = models;
+    await page.goto(`${BASE}#/runs/${tiny.run_id}`);
+    const row = `[data-testid="logged-models"] [data-model-id="${tiny.model_id}"]`;
+    await page.waitForSelector(`${row} [data-testid="model-link"]`);
+    assert.equal(await page.textContent(`${row} [data-testid="model-link"]`), tiny.name);
+    assert.equal(await page.getAttribute(`${row} [data-testid="model-link"]`, 'href'), `#/models/${tiny.model_id}`);
+    assert.equal(await page.textContent(`${row} [data-testid="model-status"]`), 'Ready');
+    assert.equal(await page.textContent(`${row} [data-col="type"]`), tiny.model_type);
+    assert.equal(await page.textContent(`${row} [data-col="step"]`), String(tiny.step));
+    assert.equal(await page.locator('[data-testid="logged-models"] tr[data-model-id]').count(), 1);
+
+    const card = `[data-testid="datasets"] [data-dataset="${ds.name}"]`;
+    await page.waitForSelector(card);
+    assert.equal(await page.locator('[data-testid="datasets"] [data-dataset]').count(), 1);
+    assert.equal(await page.textContent(`${card} [data-testid="dataset-name"]`), ds.name);
+    assert.equal(await page.textContent(`${card} [data-testid="dataset-digest"]`), ds.digest);
+    assert.equal(await page.textContent(`${card} [data-testid="dataset-context"]`), ds.context);
+    assert.equal(await page.textContent(`${card} [data-testid="dataset-source-type"]`), ds.source_type);
+    assert.equal(await page.textContent(`${card} [data-testid="dataset-source"]`), ds.uri);
+    assert.deepEqual(await page.$$eval(`${card} [data-testid="dataset-tags"] .chip`, (e) => e.map((x) => x.textContent)),
+      Object.entries(ds.tags).map(([k, v]) => `${k}: ${v}`));
+    assert.deepEqual(await page.$$eval(`${card} [data-testid="dataset-profile"] .chip`, (e) => e.map((x) => x.textContent)),
+      Object.entries(JSON.parse(ds.profile)).map(([k, v]) => `${k}: ${v}`));
+    // The schema is collapsed until asked for, then pretty-printed.
+    assert.equal(await page.isVisible(`${card} [data-testid="dataset-schema"]`), false);
+    await page.click(`${card} .dataset-schema summary`);
+    assert.equal(await page.textContent(`${card} [data-testid="dataset-schema"]`), JSON.stringify(JSON.parse(ds.schema), null, 2));
+    await page.$eval('[data-testid="logged-models"]', (el) => el.scrollIntoView());
+    await shot('30-run-models-datasets');
+
+    // The second run was started from the first model: listed as a model input.
+    await page.goto(`${BASE}#/runs/${other.run_id}`);
+    await page.waitForSelector(`[data-testid="logged-models"] [data-model-id="${other.model_id}"] [data-testid="model-link"]`);
+    await page.waitForSelector(`[data-testid="model-inputs"] [data-model-id="${tiny.model_id}"] [data-testid="model-link"]`);
+    assert.equal(await page.textContent(`[data-testid="model-inputs"] [data-model-id="${tiny.model_id}"] [data-testid="model-link"]`), tiny.name);
+
+    // A run without models or datasets says so.
+    await page.goto(`${BASE}#/runs/${byName['vit-base'].run_id}`);
+    await page.waitForSelector('[data-testid="logged-models"]');
+    assert.match(await page.textContent('[data-testid="logged-models"]'), /logged no models/);
+    assert.match(await page.textContent('[data-testid="datasets"]'), /No dataset inputs/);
+  });
+
+  test('experiment Models tab lists, sorts and filters logged models', async () => {
+    assert.equal(seed.models.error, undefined);
+    const { models, experiment_id: expId } = seed.models;
+    const [tiny, other] = models;
+    const names = () => page.$$eval('[data-testid="models-table"] tr[data-model-id] [data-testid="model-link"]', (e) => e.map((x) => x.textContent));
+    const waitModels = (want) => page.waitForFunction((w) => JSON.stringify([...document.querySelectorAll(
+      '[data-testid="models-table"] tr[data-model-id] [data-testid="model-link"]')].map((e) => e.textContent)) === JSON.stringify(w), want, { timeout: 30000 });
+    await page.goto(`${BASE}#/experiments/${expId}`);
+    await page.click('[data-testid="tab-models"]');
+    assert.equal(await hashParam('tab'), 'models');
+    // MLflow's default order: newest first.
+    await waitModels([other.name, tiny.name]);
+    for (const m of models) {
+      const row = `[data-testid="models-table"] tr[data-model-id="${m.model_id}"]`;
+      assert.equal(await page.textContent(`${row} [data-testid="model-status"]`), 'Ready');
+      // Run names arrive in one search after the models.
+      await page.waitForFunction(([sel, n]) => document.querySelector(sel)?.textContent === n, [`${row} [data-col="source-run"] a`, m.run_name]);
+      assert.equal(await page.getAttribute(`${row} [data-col="source-run"] a`, 'href'), `#/runs/${m.run_id}`);
+      assert.deepEqual(await page.$$eval(`${row} [data-col="params"] .chip`, (e) => e.map((x) => x.textContent)), [`alpha=${m.alpha}`, 'depth=3']);
+      assert.equal(Number(await page.textContent(`${row} [data-col="m:rmse"]`)), m.rmse);
+    }
+    await shot('31-models-tab');
+
+    await page.click('[data-testid="models-table"] [data-sort="metrics.rmse"]');
+    await page.waitForFunction(() => new URLSearchParams(location.hash.split('?')[1]).get('morder') === 'metrics.rmse ASC');
+    await waitModels([tiny.name, other.name]);
+    await page.click('[data-testid="models-table"] [data-sort="metrics.rmse"]');
+    await waitModels([other.name, tiny.name]);
+    await page.click('[data-testid="models-table"] [data-sort="name"]');
+    await page.waitForFunction(() => new URLSearchParams(location.hash.split('?')[1]).get('morder') === 'name ASC');
+    await waitModels([other.name, tiny.name].sort());
+
+    await page.fill('[data-testid="models-filter"]', "params.alpha = '0.5'");
+    await page.press('[data-testid="models-filter"]', 'Enter');
+    await waitModels([tiny.name]);
+    assert.equal(await hashParam('mfilter'), "params.alpha = '0.5'");
+    await page.fill('[data-testid="models-filter"]', 'metrics.rmse > 0.5');
+    await page.press('[data-testid="models-filter"]', 'Enter');
+    await waitModels([other.name]);
+
+    // Paging follows next_page_token: one model per page here.
+    await page.evaluate(() => { window.__mltrack.modelsPageSize = 1; });
+    await page.fill('[data-testid="models-filter"]', "params.depth = '3'");
+    await page.press('[data-testid="models-filter"]', 'Enter');
+    await waitModels([other.name]);
+    await page.waitForSelector('[data-testid="models-more"]:not([disabled])');
+    assert.equal(await page.textContent('[data-testid="model-count"]'), '1+ model');
+    await page.click('[data-testid="models-more"]');
+    await waitModels([other.name, tiny.name]);
+    await page.waitForSelector('[data-testid="models-more"]', { state: 'detached' });
+    assert.equal(await page.textContent('[data-testid="model-count"]'), '2 models');
+    await page.evaluate(() => { delete window.__mltrack.modelsPageSize; });
+
+    await page.fill('[data-testid="models-filter"]', 'name <<< 1');
+    await page.press('[data-testid="models-filter"]', 'Enter');
+    const err = await page.waitForSelector('[data-testid="models-filter-error"]');
+    assert.match(await err.textContent(), /INVALID_PARAMETER_VALUE/);
+    assert.equal(await page.locator('[data-testid="models-table"]').count(), 0);
+    await shot('32-models-filter-error');
+
+    await page.fill('[data-testid="models-filter"]', "name = 'no-such-model'");
+    await page.press('[data-testid="models-filter"]', 'Enter');
+    await page.waitForSelector('[data-testid="no-models"]');
+    assert.match(await page.textContent('[data-testid="no-models"]'), /No models match/);
+
+    // An experiment without models shows the empty state, not an error.
+    await page.goto(`${BASE}#/experiments/${seed.other_experiment_id}?tab=models`);
+    await page.waitForSelector('[data-testid="no-models"]');
+    assert.match(await page.textContent('[data-testid="no-models"]'), /No logged models/);
+  });
+
+  test('model page shows info, params, metrics, tags and previews MLmodel', async () => {
+    assert.equal(seed.models.error, undefined);
+    const { models, dataset: ds, mlmodel } = seed.models;
+    const [tiny] = models;
+    await page.goto(`${BASE}#/experiments/${seed.models.experiment_id}?tab=models&mfilter=${encodeURIComponent(`name = '${tiny.name}'`)}`);
+    await page.click(`[data-testid="models-table"] tr[data-model-id="${tiny.model_id}"] [data-testid="model-link"]`);
+    await page.waitForSelector('[data-testid="model-title"]');
+    assert.equal(await page.evaluate(() => location.hash), `#/models/${tiny.model_id}`);
+    assert.match(await page.textContent('[data-testid="model-title"]'), new RegExp(`^${tiny.name}\\s*Ready$`));
+    assert.equal(await page.textContent('[data-testid="model-id"]'), tiny.model_id);
+    assert.equal(await page.textContent('[data-testid="model-type"]'), tiny.model_type);
+    await page.waitForFunction((n) => document.querySelector('[data-testid="model-source-run"] a')?.textContent === n, tiny.run_name);
+    assert.equal(await page.getAttribute('[data-testid="model-source-run"] a', 'href'), `#/runs/${tiny.run_id}`);
+    const kv = (sel) => page.$$eval(`${sel} tbody tr`, (trs) => Object.fromEntries(trs.map((tr) => [tr.querySelector('th').textContent, tr.querySelector('td').textContent])));
+    assert.deepEqual(await kv('[data-testid="model-params"]'), { alpha: tiny.alpha, depth: '3' });
+    assert.deepEqual(await kv('[data-testid="model-tags"] > table'), { owner: 'alice' });
+    const metric = await page.$$eval('[data-testid="model-metrics"] tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+    assert.deepEqual(metric, [['rmse', String(tiny.rmse), String(tiny.step), `${ds.name} ${ds.digest}`, tiny.run_name]]);
+
+    // MLmodel is previewed on arrival, as text.
+    const tree = '[data-testid="artifact-tree"]';
+    await page.waitForFunction(() => document.querySelector('[data-testid="preview-path"]')?.textContent === 'MLmodel');
+    await page.waitForSelector('[data-testid="artifact-preview"] [data-testid="preview-text"]');
+    assert.equal(await page.textContent('[data-testid="artifact-preview"] [data-testid="preview-text"]'), mlmodel);
+    assert.equal(await page.getAttribute('[data-testid="artifact-preview"] [data-testid="preview-text"]', 'data-kind'), 'text');
+    const top = await page.$$eval(`${tree} > li`, (lis) => lis.map((li) => li.dataset.path));
+    for (const f of ['MLmodel', 'python_model.pkl', 'requirements.txt']) assert.ok(top.includes(f), `${f} in ${top}`);
+    assert.equal(await page.getAttribute(`${tree} li[data-path="MLmodel"] a`, 'href'),
+      `ajax-api/2.0/mlflow/logged-models/${tiny.model_id}/artifacts/files?artifact_file_path=MLmodel`);
+    await page.$eval('[data-testid="artifacts"]', (el) => el.scrollIntoView());
+    await shot('33-model-page');
+    // YAML is text; the pickle is binary and not decoded.
+    await page.click(`${tree} li[data-path="python_env.yaml"] > button`);
+    await page.waitForSelector('[data-testid="artifact-preview"] [data-testid="preview-text"][data-kind="text"]');
+    assert.match(await page.textContent('[data-testid="artifact-preview"] [data-testid="preview-text"]'), /python:/);
+    await page.click(`${tree} li[data-path="python_model.pkl"] > button`);
+    await page.waitForSelector('[data-testid="preview-binary"]');
+
+    await page.goto(`${BASE}#/models/m-00000000000000000000000000000000`);
+    await page.waitForSelector('[data-testid="model-error"]');
+    assert.match(await page.textContent('[data-testid="model-error"]'), /not found/i);
+    await shot('34-model-not-found');
+  });
+
   test('dark theme and empty states render', async () => {
     await page.goto(`${BASE}#/experiments/${seed.other_experiment_id}?filter=${encodeURIComponent("params.nope = 'x'")}`);
     await page.waitForSelector('[data-testid="no-runs"]');
