@@ -15,6 +15,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/mltrack/mltrack/internal/artifacts"
 	"github.com/mltrack/mltrack/internal/importer"
 	"github.com/mltrack/mltrack/internal/store"
 	"github.com/mltrack/mltrack/internal/store/filestore"
@@ -23,12 +24,24 @@ import (
 
 const importUsage = `Usage: mltrack import --from URI --to URI [flags]
 
-Copies experiments, runs, params, tags, every metric point and dataset inputs
-from one store to another: an mlruns folder (a path or file:///path), a SQLite
-file (sqlite:///path.db) or a PostgreSQL database (postgresql://...). Run ids
-are kept; experiment ids too where the target can hold them. Running it again
-copies only what is missing, so an interrupted import is resumed by re-running
-it. Artifacts are not copied: runs keep pointing at their artifact location.
+Copies experiments, runs, params, tags, every metric point, dataset inputs and
+logged models (with their params, tags, metric points and links to runs) from
+one store to another: an mlruns folder (a path or file:///path), a SQLite file
+(sqlite:///path.db) or a PostgreSQL database (postgresql://...). Run and model
+ids are kept; experiment ids too where the target can hold them. Running it
+again copies only what is missing, so an interrupted import is resumed by
+re-running it.
+
+Without --artifacts, runs and models keep their artifact locations. With it,
+each run's files are copied (files already there with the same size are
+skipped) to <experiment location>/<run id>/artifacts in the target (a model's
+to <experiment location>/models/<model id>/artifacts), where a new
+experiment's location is <--default-artifact-root>/<id>; an experiment that
+already exists in the target keeps its location. mlflow-artifacts:/ URIs are
+files under the proxy destination of their server: --source-artifacts-destination
+for the source's, --artifacts-destination for the target's (a directory,
+file:///abs or s3://bucket/prefix; S3 credentials from the AWS_* variables, a
+custom endpoint from MLFLOW_S3_ENDPOINT_URL).
 
 Flags:
 `
@@ -40,6 +53,10 @@ type importConfig struct {
 	workers    int
 	noProgress bool
 	artifacts  bool
+	// With artifacts: the target's default artifact root and the proxy
+	// destinations behind mlflow-artifacts:/ URIs on each side.
+	artifactRoot, destination, sourceDestination string
+	s3Endpoint                                   string
 }
 
 func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -53,7 +70,24 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.StringVar(&c.onError, "on-error", "stop", "on unreadable source data: stop, or skip it and go on (it is reported either way)")
 	fs.IntVar(&c.workers, "workers", 0, "runs read in parallel (0: one per CPU)")
 	fs.BoolVar(&c.noProgress, "no-progress", false, "no progress bar on stderr")
-	fs.BoolVar(&c.artifacts, "artifacts", false, "copy artifacts too (not supported yet)")
+	env := func(key, def string) string {
+		if v := os.Getenv(key); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.BoolVar(&c.artifacts, "artifacts", false, "copy run and logged-model artifacts too, and point the target's runs and models at the copies")
+	fs.StringVar(&c.artifactRoot, "default-artifact-root", env("MLFLOW_DEFAULT_ARTIFACT_ROOT", defaultArtifactRoot),
+		"with --artifacts: artifact root of experiments the import creates, as the server's flag (env MLFLOW_DEFAULT_ARTIFACT_ROOT)")
+	fs.StringVar(&c.destination, "artifacts-destination", env("MLFLOW_ARTIFACTS_DESTINATION", "./mlartifacts"),
+		"with --artifacts: the target server's proxy destination, where its mlflow-artifacts:/ URIs live (env MLFLOW_ARTIFACTS_DESTINATION)")
+	fs.StringVar(&c.sourceDestination, "source-artifacts-destination", "",
+		"with --artifacts: the source server's proxy destination (default: --artifacts-destination)")
+	for _, k := range []string{"MLFLOW_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"} {
+		if c.s3Endpoint = os.Getenv(k); c.s3Endpoint != "" {
+			break
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -74,9 +108,8 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "mltrack import: both --from and --to are required")
 		return 2
 	}
-	if c.artifacts {
-		fmt.Fprintln(stderr, "mltrack import: --artifacts is not supported yet; import without it (runs keep their artifact URIs)")
-		return 2
+	if c.sourceDestination == "" {
+		c.sourceDestination = c.destination
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	src, closeSrc, err := openImportStore(ctx, c.from, true, log)
@@ -93,6 +126,14 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	defer closeDst()
 
 	opts := importer.Options{DryRun: c.dryRun, OnError: onErr, Logger: log, Workers: c.workers}
+	if c.artifacts {
+		copier, err := c.openArtifacts(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "mltrack import: %v\n", err)
+			return 2
+		}
+		opts.Artifacts = copier
+	}
 	if !c.noProgress {
 		opts.Progress = &progress{w: stderr}
 	}
@@ -140,6 +181,42 @@ func openImportStore(ctx context.Context, uri string, source bool, log *slog.Log
 		return nil, nil, fmt.Errorf("%s: %w", redactPassword(uri), err)
 	}
 	return st, func() { st.Close() }, nil
+}
+
+// openArtifacts builds the artifact copier. The source's destination is
+// opened only when it exists, so a missing one is reported on the first
+// mlflow-artifacts:/ URI that needs it instead of reading as "no files"; a
+// dry run does not create the target's either.
+func (c importConfig) openArtifacts(ctx context.Context) (*importer.ArtifactCopier, error) {
+	if c.artifactRoot == "" {
+		return nil, errors.New("--default-artifact-root is empty: give a URI such as mlflow-artifacts:/ or a directory")
+	}
+	copier := &importer.ArtifactCopier{Root: c.artifactRoot, S3: artifacts.S3Options{Endpoint: c.s3Endpoint}}
+	open := func(flagName, dest string, create bool) (artifacts.Repository, error) {
+		cfg := Config{ArtifactsDestination: dest, S3EndpointURL: c.s3Endpoint}
+		if !strings.HasPrefix(dest, "s3://") {
+			dir, err := cfg.artifactsDir()
+			if err != nil {
+				return nil, fmt.Errorf("--%s: %w", flagName, err)
+			}
+			if _, err := os.Stat(dir); err != nil && !create {
+				return nil, nil
+			}
+		}
+		repo, err := openArtifacts(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %w", flagName, err)
+		}
+		return repo, nil
+	}
+	var err error
+	if copier.SourceProxy, err = open("source-artifacts-destination", c.sourceDestination, false); err != nil {
+		return nil, err
+	}
+	if copier.TargetProxy, err = open("artifacts-destination", c.destination, !c.dryRun); err != nil {
+		return nil, err
+	}
+	return copier, nil
 }
 
 // redactPassword hides a URI's password before it is printed.
@@ -208,6 +285,19 @@ func printSummary(w io.Writer, s *importer.Summary, took time.Duration, stopped 
 	row("tags", s.Source.Tags, s.Target.Tags, s.Written.Tags)
 	row("metric points", s.Source.MetricPoints, s.Target.MetricPoints, s.Written.MetricPoints)
 	row("dataset inputs", s.Source.DatasetInputs, s.Target.DatasetInputs, s.Written.DatasetInputs)
+	if s.Source.ModelLinks+s.Target.ModelLinks > 0 {
+		row("run model links", s.Source.ModelLinks, s.Target.ModelLinks, s.Written.ModelLinks)
+	}
+	if s.Source.Models+s.Target.Models > 0 {
+		row("logged models", s.Source.Models, s.Target.Models, s.Written.Models)
+		row("model params", s.Source.ModelParams, s.Target.ModelParams, s.Written.ModelParams)
+		row("model tags", s.Source.ModelTags, s.Target.ModelTags, s.Written.ModelTags)
+		row("model metric points", s.Source.ModelMetricPoints, s.Target.ModelMetricPoints, s.Written.ModelMetricPoints)
+	}
+	if s.Artifacts {
+		row("artifact files", s.Source.ArtifactFiles, s.Target.ArtifactFiles, s.Written.ArtifactFiles)
+		row("artifact bytes", s.Source.ArtifactBytes, s.Target.ArtifactBytes, s.Written.ArtifactBytes)
+	}
 	tw.Flush()
 	for src, dst := range s.ExperimentIDs {
 		fmt.Fprintf(w, "experiment %s is %s in the target\n", src, dst)
@@ -216,7 +306,8 @@ func printSummary(w io.Writer, s *importer.Summary, took time.Duration, stopped 
 		fmt.Fprintf(w, "problem: %v\n", p)
 	}
 	rate := float64(s.Written.MetricPoints) / took.Seconds()
-	fmt.Fprintf(w, "took %s (%.0f metric points/s written); %d runs already up to date\n", took.Round(time.Millisecond), rate, s.RunsUnchanged)
+	fmt.Fprintf(w, "took %s (%.0f metric points/s written); %d runs and %d logged models already up to date\n",
+		took.Round(time.Millisecond), rate, s.RunsUnchanged, s.ModelsUnchanged)
 	switch {
 	case stopped:
 		fmt.Fprintln(w, "stopped before the end: the counts cover the runs read so far")

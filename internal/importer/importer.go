@@ -24,6 +24,9 @@ type Run struct {
 	Tags        []tracking.Tag
 	Metrics     []tracking.Metric
 	Inputs      []tracking.DatasetInput
+	// Logged models the run used and produced.
+	ModelInputs  []tracking.ModelInput
+	ModelOutputs []tracking.ModelOutput
 }
 
 // Source reads a store whole. Experiments include deleted ones and their
@@ -49,6 +52,9 @@ type RunWrite struct {
 	Metrics     []tracking.Metric // points to append
 	Latest      []tracking.Metric // latest point of every key touched by Metrics
 	Inputs      []tracking.DatasetInput
+	// Model links to add.
+	ModelInputs  []tracking.ModelInput
+	ModelOutputs []tracking.ModelOutput
 }
 
 // Sink is a store the importer writes to. Experiment ids are kept when
@@ -63,6 +69,41 @@ type Sink interface {
 	// tags to include e's.
 	OverwriteExperiment(ctx context.Context, id string, e tracking.Experiment) error
 	WriteRun(ctx context.Context, w RunWrite) error
+}
+
+// BatchSink is a Sink that applies several runs atomically at once (SQL:
+// one transaction). The importer then pays a commit per batch instead of per
+// run; a run is still either wholly in the target or not at all.
+type BatchSink interface {
+	Sink
+	WriteRuns(ctx context.Context, ws []RunWrite) error
+}
+
+// ModelSource reads logged models. A store kind without them need not
+// implement it.
+type ModelSource interface {
+	// ModelIDs lists the logged models of an experiment, deleted ones
+	// included.
+	ModelIDs(ctx context.Context, experimentID string) ([]string, error)
+	// ReadModel returns a model, deleted or not, with every metric point
+	// (each with its RunID); a tracking.NotFound error when it is absent.
+	ReadModel(ctx context.Context, id string) (*tracking.LoggedModel, error)
+}
+
+// ModelSink is a store the importer writes logged models to.
+type ModelSink interface {
+	ModelSource
+	// WriteModel applies w atomically where the backend can.
+	WriteModel(ctx context.Context, w ModelWrite) error
+}
+
+// ModelWrite is what a ModelSink applies to one model. Model's
+// ExperimentID is the target's; its Params, Tags and Metrics hold only what
+// to add (tags: to set).
+type ModelWrite struct {
+	Model   tracking.LoggedModel
+	Create  bool
+	SetInfo bool
 }
 
 // Problem is bad input found in the source; Path names the file or row.
@@ -171,12 +212,19 @@ func datasetKey(d tracking.DatasetInput) string {
 // diffRun works out what the target lacks of src. It fails when a param
 // differs: params are immutable, so the stores disagree and a human must
 // decide.
-func diffRun(src, dst *Run, targetExp string) (RunWrite, bool, error) {
+//
+// A non-empty artifactURI replaces the source's: the run's artifacts are
+// copied there.
+func diffRun(src, dst *Run, targetExp, artifactURI string) (RunWrite, bool, error) {
 	w := RunWrite{Info: src.Info, DeletedTime: src.DeletedTime}
 	w.Info.ExperimentID = targetExp
+	if artifactURI != "" {
+		w.Info.ArtifactURI = artifactURI
+	}
 	if dst == nil {
 		w.Create, w.SetInfo = true, true
 		w.Params, w.Tags, w.Metrics, w.Inputs = src.Params, src.Tags, src.Metrics, src.Inputs
+		w.ModelInputs, w.ModelOutputs = src.ModelInputs, src.ModelOutputs
 		for _, m := range latestOf(src.Metrics) {
 			w.Latest = append(w.Latest, m)
 		}
@@ -241,6 +289,120 @@ func diffRun(src, dst *Run, targetExp string) (RunWrite, bool, error) {
 			w.Inputs = append(w.Inputs, d)
 			changed = true
 		}
+	}
+	// A model is linked to a run once per direction (the SQL schema's key).
+	used := map[string]bool{}
+	for _, m := range dst.ModelInputs {
+		used[m.ModelID] = true
+	}
+	for _, m := range src.ModelInputs {
+		if !used[m.ModelID] {
+			used[m.ModelID] = true
+			w.ModelInputs = append(w.ModelInputs, m)
+			changed = true
+		}
+	}
+	produced := map[string]bool{}
+	for _, m := range dst.ModelOutputs {
+		produced[m.ModelID] = true
+	}
+	for _, m := range src.ModelOutputs {
+		if !produced[m.ModelID] {
+			produced[m.ModelID] = true
+			w.ModelOutputs = append(w.ModelOutputs, m)
+			changed = true
+		}
+	}
+	return w, changed, nil
+}
+
+// modelPointKey identifies a logged model's metric point: the point of a
+// run metric plus the run that logged it.
+type modelPointKey struct {
+	metricKey
+	run string
+}
+
+// keyOfModelPoint: the SQL schema keeps a model point's NaN as 0 (it has no
+// is_nan column for models), so NaN keys as 0 for an import to stay
+// idempotent.
+func keyOfModelPoint(m tracking.Metric) modelPointKey {
+	if math.IsNaN(m.Value) {
+		m.Value = 0
+	}
+	k := keyOfMetric(m)
+	k.dsn, k.dsd = m.DatasetName, m.DatasetDigest
+	return modelPointKey{k, m.RunID}
+}
+
+func sameModelInfo(a, b tracking.LoggedModel) bool {
+	return a.ExperimentID == b.ExperimentID && a.Name == b.Name && a.CreationTime == b.CreationTime &&
+		a.LastUpdatedTime == b.LastUpdatedTime && a.ArtifactURI == b.ArtifactURI && a.Status == b.Status &&
+		a.StatusMessage == b.StatusMessage && a.ModelType == b.ModelType && a.SourceRunID == b.SourceRunID &&
+		lifecycle(a.LifecycleStage) == lifecycle(b.LifecycleStage)
+}
+
+// lifecycle reads an unset stage as active, as both stores do.
+func lifecycle(s string) string {
+	if s == "" {
+		return tracking.LifecycleActive
+	}
+	return s
+}
+
+// diffModel works out what the target lacks of src, as diffRun does.
+func diffModel(src, dst *tracking.LoggedModel, targetExp, artifactURI string) (ModelWrite, bool, error) {
+	info := *src
+	info.ExperimentID, info.LifecycleStage = targetExp, lifecycle(src.LifecycleStage)
+	if artifactURI != "" {
+		info.ArtifactURI = artifactURI
+	}
+	info.Params, info.Tags, info.Metrics = nil, nil, nil
+	w := ModelWrite{Model: info}
+	if dst == nil {
+		w.Create, w.SetInfo = true, true
+		w.Model.Params, w.Model.Tags, w.Model.Metrics = src.Params, src.Tags, src.Metrics
+		return w, true, nil
+	}
+	changed := false
+	if !sameModelInfo(info, *dst) {
+		w.SetInfo, changed = true, true
+	}
+	params := map[string]string{}
+	for _, p := range dst.Params {
+		params[p.Key] = p.Value
+	}
+	for _, p := range src.Params {
+		v, ok := params[p.Key]
+		if !ok {
+			w.Model.Params = append(w.Model.Params, p)
+			changed = true
+		} else if v != p.Value {
+			return w, false, fmt.Errorf("logged model %s: param %q is %q in the source and %q in the target", src.ID, p.Key, p.Value, v)
+		}
+	}
+	tags := map[string]string{}
+	for _, t := range dst.Tags {
+		tags[t.Key] = t.Value
+	}
+	for _, t := range src.Tags {
+		if v, ok := tags[t.Key]; !ok || v != t.Value {
+			w.Model.Tags = append(w.Model.Tags, t)
+			changed = true
+		}
+	}
+	have := make(map[modelPointKey]struct{}, len(dst.Metrics))
+	for _, m := range dst.Metrics {
+		have[keyOfModelPoint(m)] = struct{}{}
+	}
+	for _, m := range src.Metrics {
+		k := keyOfModelPoint(m)
+		if _, ok := have[k]; ok {
+			continue
+		}
+		have[k] = struct{}{}
+		w.Model.Metrics = append(w.Model.Metrics, m)
+		changed = true
 	}
 	return w, changed, nil
 }

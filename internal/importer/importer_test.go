@@ -214,7 +214,7 @@ func compare(t *testing.T, what string, want, got map[string]snapExp) {
 	}
 }
 
-func openFile(t *testing.T, dir string) *filestore.Importer {
+func openFile(t testing.TB, dir string) *filestore.Importer {
 	t.Helper()
 	im, err := filestore.OpenImporter(dir, nil)
 	if err != nil {
@@ -223,7 +223,7 @@ func openFile(t *testing.T, dir string) *filestore.Importer {
 	return im
 }
 
-func openSQL(t *testing.T, uri string) *sqlstore.Store {
+func openSQL(t testing.TB, uri string) *sqlstore.Store {
 	t.Helper()
 	st, err := sqlstore.Open(context.Background(), uri, sqlstore.Options{})
 	if err != nil {
@@ -314,7 +314,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-func experimentIDs(t *testing.T, src importer.Source) []string {
+func experimentIDs(t testing.TB, src importer.Source) []string {
 	exps, _, err := src.Experiments(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -456,4 +456,63 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("skip wrote %d runs, want the 4 good ones", sum.Written.Runs)
 		}
 	})
+}
+
+// badBatchSink makes its n-th batch fail inside the transaction, after
+// some of the batch is written: the batch repeats its first run's creation,
+// which the runs table refuses.
+type badBatchSink struct {
+	importer.BatchSink
+	n int
+}
+
+func (f *badBatchSink) WriteRuns(ctx context.Context, ws []importer.RunWrite) error {
+	if f.n--; f.n == 0 {
+		ws = append(ws[:len(ws):len(ws)], ws[0])
+	}
+	return f.BatchSink.WriteRuns(ctx, ws)
+}
+
+// TestResumeAfterFailedBatch: a batch that fails midway leaves none of its
+// runs behind, runs of earlier batches are whole, and a re-run completes.
+func TestResumeAfterFailedBatch(t *testing.T) {
+	dir := t.TempDir()
+	writeMlruns(t, filepath.Join(dir, "mlruns"))
+	src := openFile(t, filepath.Join(dir, "mlruns"))
+	want := snapshot(t, src)
+	uris := map[string]string{"sqlite": "sqlite:///" + filepath.Join(dir, "a.db")}
+	if os.Getenv("MLTRACK_TEST_POSTGRES_URI") != "" || os.Getenv("CI") == "true" {
+		uris["postgres"] = postgresDB(t)
+	}
+	for name, uri := range uris {
+		t.Run(name, func(t *testing.T) {
+			dst := openSQL(t, uri)
+			sum, err := importer.Import(context.Background(), src, &badBatchSink{BatchSink: dst, n: 2},
+				importer.Options{Workers: 1, BatchRuns: 2})
+			if err == nil || !strings.Contains(err.Error(), "none of them was written") {
+				t.Fatalf("failed batch: err = %v", err)
+			}
+			if sum.Written.Runs != 2 {
+				t.Errorf("summary counts %d runs written, want the first batch's 2", sum.Written.Runs)
+			}
+			got := snapshot(t, dst)
+			n := 0
+			for name, ge := range got {
+				for id, gr := range ge.Runs {
+					n++
+					if wr := want[name].Runs[id]; !reflect.DeepEqual(wr, gr) {
+						t.Errorf("run %s is in the target but not whole:\nwant %+v\n got %+v", id, wr, gr)
+					}
+				}
+			}
+			if n != 2 {
+				t.Errorf("target holds %d runs after the failed batch, want 2", n)
+			}
+			again := mustImport(t, src, dst, importer.Options{BatchRuns: 2})
+			if again.RunsUnchanged != 2 || again.Written.Runs != 4 {
+				t.Errorf("resume: %d unchanged, %d written; want 2 and 4", again.RunsUnchanged, again.Written.Runs)
+			}
+			compare(t, "resumed", want, snapshot(t, dst))
+		})
+	}
 }

@@ -26,6 +26,8 @@ type Importer struct {
 	// runs maps run ids to their folders; built on first need.
 	mu   sync.Mutex
 	runs map[string]string
+	// models maps logged model ids to their folders, filled by ModelIDs.
+	models map[string]string
 }
 
 var _ importer.Sink = (*Importer)(nil)
@@ -201,7 +203,7 @@ func (im *Importer) ReadRun(ctx context.Context, runID string) (*importer.Run, e
 	if err != nil {
 		return nil, err
 	}
-	if hasDir(filepath.Join(dir, inputsDir)) {
+	if hasDir(filepath.Join(dir, inputsDir)) || hasDir(filepath.Join(dir, outputsDir)) {
 		e := &expEntry{meta: experimentMeta{Experiment: tracking.Experiment{ID: meta.ExperimentID}},
 			deleted: strings.HasPrefix(dir, filepath.Join(im.s.root, trashDir)+string(filepath.Separator))}
 		re := &runEntry{exp: e, meta: meta}
@@ -209,6 +211,7 @@ func (im *Importer) ReadRun(ctx context.Context, runID string) (*importer.Run, e
 			return nil, importer.AsProblem(filepath.Join(dir, inputsDir), err)
 		}
 		r.Inputs = re.inputs.DatasetInputs
+		r.ModelInputs, r.ModelOutputs = re.inputs.ModelInputs, re.outputs.ModelOutputs
 	}
 	return r, nil
 }
@@ -351,6 +354,19 @@ func (im *Importer) WriteRun(ctx context.Context, w importer.RunWrite) error {
 			return err
 		}
 	}
+	for _, m := range w.ModelInputs {
+		if err := writeOnce(filepath.Join(dir, inputsDir, md5Hex(m.ModelID, w.Info.RunID)), inputYAML("MODEL", m.ModelID, nil)); err != nil {
+			return err
+		}
+	}
+	for _, m := range w.ModelOutputs {
+		if !isPathComponent(m.ModelID) {
+			return fmt.Errorf("logged model id %q cannot name a folder", m.ModelID)
+		}
+		if err := writeOnce(filepath.Join(dir, outputsDir, m.ModelID), outputYAML(m.ModelID, m.Step)); err != nil {
+			return err
+		}
+	}
 	if w.SetInfo || w.Create {
 		if err := writeFileAtomic(dir, filepath.Join(dir, metaFile), runYAML(meta)); err != nil {
 			return err
@@ -418,4 +434,168 @@ func nullable(s string) any {
 		return yamlNull{}
 	}
 	return s
+}
+
+var _ importer.ModelSink = (*Importer)(nil)
+
+// ModelIDs implements importer.ModelSource: the folders under
+// <experiment>/models that hold a meta.yaml. MLflow leaves folders without
+// one when a run logs a metric for a model of another experiment, and never
+// reads them as models either.
+func (im *Importer) ModelIDs(ctx context.Context, experimentID string) ([]string, error) {
+	dirs, _, err := im.expDirs()
+	if err != nil {
+		return nil, err
+	}
+	dir, ok := dirs[experimentID]
+	if !ok {
+		return nil, errExperimentNotFound(experimentID)
+	}
+	parent := filepath.Join(dir, modelsDir)
+	ents, err := os.ReadDir(parent)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, importer.AsProblem(parent, err)
+	}
+	var ids []string
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if im.models == nil {
+		im.models = map[string]string{}
+	}
+	for _, d := range ents {
+		if !d.IsDir() || strings.HasPrefix(d.Name(), ".") || !isPathComponent(d.Name()) {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(parent, d.Name(), metaFile)); err != nil {
+			continue
+		}
+		ids = append(ids, d.Name())
+		im.models[d.Name()] = filepath.Join(parent, d.Name())
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// modelDir finds a model's folder: active experiments first, then deleted
+// ones, as MLflow looks.
+func (im *Importer) modelDir(id string) (string, error) {
+	im.mu.Lock()
+	d, ok := im.models[id]
+	im.mu.Unlock()
+	if ok {
+		return d, nil
+	}
+	if !isPathComponent(id) {
+		return "", errModelNotFound(id)
+	}
+	dirs, deleted, err := im.expDirs()
+	if err != nil {
+		return "", err
+	}
+	for _, del := range []bool{false, true} {
+		for exp, dir := range dirs {
+			if deleted[exp] != del {
+				continue
+			}
+			d := filepath.Join(dir, modelsDir, id)
+			if _, err := os.Stat(filepath.Join(d, metaFile)); err == nil {
+				return d, nil
+			}
+		}
+	}
+	return "", errModelNotFound(id)
+}
+
+// ReadModel implements importer.ModelSource with every metric point (the
+// store reports only the latest); a half-written last line is refused, as
+// for runs.
+func (im *Importer) ReadModel(ctx context.Context, id string) (*tracking.LoggedModel, error) {
+	dir, err := im.modelDir(id)
+	if err != nil {
+		return nil, err
+	}
+	mm, err := readLoggedModel(dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, errModelNotFound(id)
+		}
+		return nil, importer.AsProblem(dir, err)
+	}
+	if mm.ID != id {
+		return nil, importer.AsProblem(filepath.Join(dir, metaFile), fmt.Errorf("records model id %q", mm.ID))
+	}
+	m := mm.LoggedModel
+	m.Metrics = nil
+	err = walkKeys(filepath.Join(dir, metricsDir), func(key, path string) error {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return importer.AsProblem(path, err)
+		}
+		lines := strings.Split(string(data), "\n")
+		if last := lines[len(lines)-1]; strings.TrimSpace(last) != "" {
+			return importer.AsProblem(path, fmt.Errorf("last line is incomplete (a half-written metric point at byte %d)", len(data)-len(last)))
+		}
+		for _, line := range lines {
+			if strings.TrimSpace(line) == "" {
+				continue
+			}
+			p, err := parseModelMetricLine(id, key, line)
+			if err != nil {
+				return importer.AsProblem(path, err)
+			}
+			m.Metrics = append(m.Metrics, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// WriteModel implements importer.ModelSink. A new model is written into a
+// hidden folder and renamed into place, so an interrupted import leaves no
+// half model; an existing one gets the new params, tags and points and a
+// rewritten meta.yaml.
+func (im *Importer) WriteModel(ctx context.Context, w importer.ModelWrite) error {
+	dirs, _, err := im.expDirs()
+	if err != nil {
+		return err
+	}
+	expDir, ok := dirs[w.Model.ExperimentID]
+	if !ok {
+		return errExperimentNotFound(w.Model.ExperimentID)
+	}
+	if !isPathComponent(w.Model.ID) {
+		return fmt.Errorf("logged model id %q cannot name a folder", w.Model.ID)
+	}
+	if !w.Create {
+		dir, err := im.modelDir(w.Model.ID)
+		if err != nil {
+			return err
+		}
+		return writeLoggedModel(dir, w.Model)
+	}
+	final := filepath.Join(expDir, modelsDir, w.Model.ID)
+	tmp := filepath.Join(expDir, modelsDir, tmpPrefix+w.Model.ID)
+	_ = os.RemoveAll(tmp) // left by an interrupted import
+	if err := writeLoggedModel(tmp, w.Model); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Dir(final)); err != nil {
+		return err
+	}
+	im.mu.Lock()
+	if im.models == nil {
+		im.models = map[string]string{}
+	}
+	im.models[w.Model.ID] = final
+	im.mu.Unlock()
+	return nil
 }
