@@ -6,7 +6,8 @@
 //     to a search-runs request,
 //   - search-runs latency (p50, p95) with a metric filter,
 //   - `mltrack import` of the folder into a fresh SQLite file, in metric
-//     points per second.
+//     points per second, and, with -ceiling, as a ratio to the SQLite
+//     ceiling (bench/ceiling) measured right before and right after it.
 //
 // It asserts nothing; the numbers go into docs/benchmarks.md.
 package main
@@ -29,6 +30,7 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -44,6 +46,11 @@ func main() {
 		filter   = flag.String("filter", "metrics.m1 > 0.5", "search filter")
 		ports    = flag.String("ports", "21500-21999", "loopback port range to pick from")
 		keep     = flag.Bool("keep", false, "keep the work directory")
+		ceiling  = flag.String("ceiling", "auto", "a built bench/ceiling binary, run before and after the import for the ratio; "+
+			"auto builds ./ceiling with -tags mattn (run from bench/); empty skips it")
+		ceilArgs = flag.String("ceiling-args", "--driver mattn --rows 2000000", "arguments of the ceiling runs")
+		noServe  = flag.Bool("import-only", false, "skip the server start-up and search measurements")
+		reuse    = flag.Bool("reuse", false, "with -dir: use the mlruns folder already there instead of generating one")
 	)
 	flag.Parse()
 	dir := *work
@@ -58,29 +65,60 @@ func main() {
 		}
 	}
 	root := filepath.Join(dir, "mlruns")
-	start := time.Now()
-	expID, err := generate(root, *runs, *metrics, *steps)
-	if err != nil {
-		log.Fatal(err)
-	}
 	points := *runs * *metrics * *steps
-	fmt.Printf("generated %d runs, %d metric points in %s (%s)\n", *runs, points, time.Since(start).Round(time.Millisecond), root)
+	expID := benchExperiment
+	if _, err := os.Stat(root); *reuse && err == nil {
+		fmt.Printf("reusing %s (assumed %d runs, %d metric points)\n", root, *runs, points)
+	} else {
+		start := time.Now()
+		if expID, err = generate(root, *runs, *metrics, *steps); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("generated %d runs, %d metric points in %s (%s)\n", *runs, points, time.Since(start).Round(time.Millisecond), root)
+	}
+	if !*noServe {
+		searchBench(*bin, root, expID, *ports, *searches, *filter)
+	}
+	if *ceiling == "auto" {
+		*ceiling = filepath.Join(dir, "ceiling-bin")
+		build := exec.Command("go", "build", "-tags", "mattn", "-o", *ceiling, "./ceiling")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			log.Printf("no ceiling (build ./ceiling from bench/, or pass -ceiling): %v", err)
+			*ceiling = ""
+		}
+	}
+	importBench(*bin, dir, root, points, *ceiling, *ceilArgs)
+}
 
-	port, err := freePort(*ports)
+func searchBench(bin, root, expID, ports string, searches int, filter string) {
+	port, err := freePort(ports)
 	if err != nil {
 		log.Fatal(err)
 	}
-	ready, lat, err := serve(*bin, root, expID, port, *searches, *filter)
+	ready, lat, err := serve(bin, root, expID, port, searches, filter)
 	if err != nil {
 		log.Fatal(err)
 	}
 	p50, p95 := lat[len(lat)/2], lat[len(lat)*95/100]
 	fmt.Printf("mltrack server on the folder: first answer after %s\n", ready.Round(time.Millisecond))
-	fmt.Printf("search-runs %q, max_results 100, %d requests: p50 %s, p95 %s\n", *filter, len(lat),
+	fmt.Printf("search-runs %q, max_results 100, %d requests: p50 %s, p95 %s\n", filter, len(lat),
 		p50.Round(10*time.Microsecond), p95.Round(10*time.Microsecond))
+}
 
+// importBench imports the folder into a fresh SQLite file. With a ceiling
+// binary, the ceiling is measured just before and just after, so the ratio
+// compares numbers taken under the same machine load.
+func importBench(bin, dir, root string, points int, ceiling, ceilArgs string) {
+	var before, beforeCPU float64
+	if ceiling != "" {
+		before, beforeCPU = runCeiling(ceiling, ceilArgs, dir)
+	}
 	db := filepath.Join(dir, "imported.db")
-	cmd := exec.Command(*bin, "import", "--no-progress", "--from", root, "--to", "sqlite:///"+db)
+	for _, f := range []string{db, db + "-wal", db + "-shm"} {
+		_ = os.Remove(f)
+	}
+	cmd := exec.Command(bin, "import", "--no-progress", "--from", root, "--to", "sqlite:///"+db)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	t := time.Now()
@@ -88,14 +126,67 @@ func main() {
 		log.Fatalf("import: %v\n%s", err, out.String())
 	}
 	took := time.Since(t)
-	fmt.Printf("mltrack import into SQLite: %s, %.0f metric points/s\n", took.Round(time.Millisecond), float64(points)/took.Seconds())
+	rate := float64(points) / took.Seconds()
+	cpuRate := float64(points) / cpuSeconds(cmd)
+	fmt.Printf("mltrack import into SQLite: %s, %.0f metric points/s (%.0f per CPU second)\n", took.Round(time.Millisecond), rate, cpuRate)
 	fmt.Print(out.String())
+	if ceiling != "" {
+		after, afterCPU := runCeiling(ceiling, ceilArgs, dir)
+		fmt.Printf("RESULT import_points_per_sec %.0f\n", rate)
+		fmt.Printf("RESULT ceiling_before_rows_per_sec %.0f\nRESULT ceiling_after_rows_per_sec %.0f\n", before, after)
+		fmt.Printf("RESULT import_to_ceiling_ratio %.2f (against the mean %.0f; %.2f-%.2f against each)\n",
+			rate/((before+after)/2), (before+after)/2, rate/max(before, after), rate/min(before, after))
+		// Per CPU second, both sides are nearly blind to other processes
+		// taking the cores, which wall-clock rates on a shared machine are not.
+		fmt.Printf("RESULT import_to_ceiling_cpu_ratio %.2f (import %.0f points per CPU second, ceiling %.0f rows per CPU second)\n",
+			cpuRate/((beforeCPU+afterCPU)/2), cpuRate, (beforeCPU+afterCPU)/2)
+	}
+}
+
+// cpuSeconds is the user and system time a finished command used.
+func cpuSeconds(cmd *exec.Cmd) float64 {
+	return (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+}
+
+// runCeiling runs a bench/ceiling binary and returns its rows per second
+// of wall-clock time and per CPU second.
+func runCeiling(bin, args, dir string) (float64, float64) {
+	cmd := exec.Command(bin, append(strings.Fields(args), "--db", filepath.Join(dir, "ceiling.db"))...)
+	defer func() {
+		for _, s := range []string{"", "-wal", "-shm"} {
+			_ = os.Remove(filepath.Join(dir, "ceiling.db"+s))
+		}
+	}()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	if err := cmd.Run(); err != nil {
+		log.Fatalf("ceiling: %v\n%s", err, out.String())
+	}
+	fmt.Print(out.String())
+	_, rest, ok := strings.Cut(out.String(), "rows_per_sec=")
+	if !ok {
+		log.Fatalf("ceiling printed no rows_per_sec: %s", out.String())
+	}
+	rest, _, _ = strings.Cut(rest, "\n")
+	v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+	if err != nil {
+		log.Fatalf("ceiling rate %q: %v", rest, err)
+	}
+	_, rows, _ := strings.Cut(out.String(), " rows=")
+	rows, _, _ = strings.Cut(rows, " ")
+	n, err := strconv.ParseFloat(rows, 64)
+	if err != nil {
+		log.Fatalf("ceiling rows %q: %v", rows, err)
+	}
+	return v, n / cpuSeconds(cmd)
 }
 
 // generate writes an mlruns folder the way MLflow 3.18's file store lays it
 // out; workers write runs in parallel.
+const benchExperiment = "123456789012345678"
+
 func generate(root string, runs, metrics, steps int) (string, error) {
-	const expID = "123456789012345678"
+	const expID = benchExperiment
 	const t0 = int64(1_700_000_000_000)
 	expDir := filepath.Join(root, expID)
 	for _, d := range []string{filepath.Join(root, ".trash"), filepath.Join(root, "0"), expDir} {

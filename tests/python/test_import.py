@@ -160,6 +160,134 @@ def test_unknown_schema_revision_is_refused(source, tmp_path):
     assert "abc123" in out.stderr and str(db) in out.stderr
 
 
-def test_artifacts_flag_is_refused(source, tmp_path):
-    out = mltrack_import("--from", str(source), "--to", f"sqlite:///{tmp_path / 'a.db'}", "--artifacts")
-    assert out.returncode == 2 and "not supported yet" in out.stderr
+def _tree(client, list_fn, ident, path=None) -> dict:
+    """path -> size of every artifact file, walked through the client."""
+    out = {}
+    for f in list_fn(ident, path):
+        if f.is_dir:
+            out.update(_tree(client, list_fn, ident, f.path))
+        else:
+            out[f.path] = f.file_size
+    return out
+
+
+@pytest.fixture(scope="module")
+def with_models(tmp_path_factory):
+    """An mlruns folder the real client wrote with run artifacts and a logged
+    model (params, tags, metrics from two runs, artifacts, links)."""
+    from mlflow import MlflowClient
+    from mlflow.entities import LoggedModelInput, LoggedModelOutput
+
+    base = tmp_path_factory.mktemp("import-models")
+    root = base / "mlruns"
+    c = MlflowClient(tracking_uri=root.as_uri())
+    exp = c.create_experiment("with-models")
+    r1 = c.create_run(exp, run_name="train", start_time=1_650_000_000_000).info.run_id
+    r2 = c.create_run(exp, run_name="eval", start_time=1_650_000_000_100).info.run_id
+    files = base / "files"
+    (files / "sub" / "deeper").mkdir(parents=True)
+    (files / "notes.txt").write_text("hello")
+    (files / "sub" / "data.bin").write_bytes(os.urandom(300_000))
+    (files / "sub" / "deeper" / "empty.txt").write_text("")
+    c.log_artifacts(r1, str(files))
+    c.log_artifact(r2, str(files / "notes.txt"), "reports")
+    m = c.create_logged_model(exp, name="net", source_run_id=r1, tags={"stage": "dev"},
+                              params={"layers": "3"}, model_type="toy")
+    for s in range(3):
+        c.log_metric(r1, "acc", 0.5 + s / 10, timestamp=1_650_000_000_000 + s, step=s, model_id=m.model_id)
+    c.log_metric(r2, "acc", 0.75, timestamp=1_650_000_000_500, step=0, model_id=m.model_id,
+                 dataset_name="eval", dataset_digest="d1")
+    mdir = base / "model"
+    mdir.mkdir()
+    (mdir / "MLmodel").write_text("flavors: {}\n")
+    (mdir / "weights.bin").write_bytes(os.urandom(50_000))
+    c.log_model_artifacts(m.model_id, str(mdir))
+    c.finalize_logged_model(m.model_id, "READY")
+    c.log_outputs(r1, [LoggedModelOutput(m.model_id, 2)])
+    c.log_inputs(r2, models=[LoggedModelInput(m.model_id)])
+    return {"root": root, "exp": exp, "runs": [r1, r2], "model": m.model_id}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def target_uri(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'imported.db'}"
+        return
+    gen = _pg_database()
+    uri = next(gen)
+    try:
+        yield uri
+    finally:
+        next(gen, None)
+
+
+def test_import_artifacts_and_models_seen_by_mlflow(with_models, target_uri, tmp_path):
+    """After `import --artifacts` into SQLite or PostgreSQL, the MLflow client
+    talking to `mltrack server` on the result lists and downloads every run and
+    model artifact, and reads the logged model as the source had it."""
+    from mlflow import MlflowClient
+    from mlflow.artifacts import download_artifacts
+
+    from harness import Server
+
+    src = MlflowClient(tracking_uri=with_models["root"].as_uri())
+    work = tmp_path / "server"
+    dest = work / "mlartifacts"  # what harness.Server passes as --artifacts-destination
+    args = ("--from", str(with_models["root"]), "--to", target_uri,
+            "--artifacts", "--artifacts-destination", str(dest))
+    dry = mltrack_import(*args, "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert not dest.exists(), "a dry run created the destination"
+    out = mltrack_import(*args)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "source and target match" in out.stdout, out.stdout
+    for row in ("artifact files", "logged models", "model metric points"):
+        assert row in out.stdout, out.stdout
+
+    server = Server("mltrack", target_uri, work).start()
+    try:
+        dst = MlflowClient(tracking_uri=server.url)
+        for run_id in with_models["runs"]:
+            want = _tree(src, src.list_artifacts, run_id)
+            assert want, "the fixture logged no artifacts"
+            assert _tree(dst, dst.list_artifacts, run_id) == want
+            assert dst.get_run(run_id).info.artifact_uri.startswith("mlflow-artifacts:/")
+            got_dir = Path(download_artifacts(run_id=run_id, dst_path=str(tmp_path / "dl" / run_id),
+                                              tracking_uri=server.url))
+            want_dir = Path(download_artifacts(run_id=run_id, dst_path=str(tmp_path / "src" / run_id),
+                                               tracking_uri=with_models["root"].as_uri()))
+            for rel in want:
+                assert (got_dir / rel).read_bytes() == (want_dir / rel).read_bytes(), rel
+
+        mid = with_models["model"]
+        a, b = src.get_logged_model(mid), dst.get_logged_model(mid)
+        for attr in ("name", "status", "source_run_id", "model_type", "params", "tags",
+                     "creation_timestamp", "last_updated_timestamp"):
+            assert getattr(a, attr) == getattr(b, attr), attr
+        key = lambda m: (m.key, m.step, m.timestamp, m.value, m.run_id, m.dataset_name or "")  # noqa: E731
+        # MLflow's file store reports a model's latest point per key and
+        # dataset, its SQL store every point: the target has all, the
+        # source's view among them.
+        r1, r2 = with_models["runs"]
+        logged = [("acc", s, 1_650_000_000_000 + s, 0.5 + s / 10, r1, "") for s in range(3)]
+        logged.append(("acc", 0, 1_650_000_000_500, 0.75, r2, "eval"))
+        assert sorted(map(key, b.metrics)) == sorted(logged)
+        assert set(map(key, a.metrics)) <= set(logged) and len(a.metrics) == 2
+        found = dst.search_logged_models(experiment_ids=[b.experiment_id])
+        assert [m.model_id for m in found] == [mid]
+        want = _tree(src, src.list_logged_model_artifacts, mid)
+        assert set(want) == {"MLmodel", "weights.bin"}
+        assert _tree(dst, dst.list_logged_model_artifacts, mid) == want
+        got = Path(download_artifacts(artifact_uri=b.artifact_location, dst_path=str(tmp_path / "model"),
+                                      tracking_uri=server.url))
+        assert (got / "MLmodel").read_text() == "flavors: {}\n"
+        assert dst.get_run(with_models["runs"][0]).outputs.model_outputs[0].model_id == mid
+        assert dst.get_run(with_models["runs"][1]).inputs.model_inputs[0].model_id == mid
+    finally:
+        server.stop()
+
+    # Idempotent: nothing is copied again.
+    again = mltrack_import(*args)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "source and target match" in again.stdout
+    assert "1 logged models already up to date" in again.stdout, again.stdout
