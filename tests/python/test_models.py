@@ -195,8 +195,8 @@ def test_core_flow_mlruns(mlruns_ctxs, flow):
 
 def _search_fixture(ctx: Ctx) -> dict:
     """Four models with params, tags, statuses and metrics (one on a dataset)."""
-    if "search" in ctx.cache:
-        return ctx.cache["search"]
+    if "models_search" in ctx.cache:
+        return ctx.cache["models_search"]
     c = ctx.client
     exp = ctx.exp_id(c.create_experiment("diff-models-search"))
     run = c.create_run(exp, start_time=T0)
@@ -221,8 +221,8 @@ def _search_fixture(ctx: Ctx) -> dict:
     c.log_metric(rid, "f1", 0.3, timestamp=T0, step=0, model_id=ids["m2"], dataset_name="eval", dataset_digest="d1")
     c.log_metric(rid, "f1", 0.8, timestamp=T0, step=0, model_id=ids["m3"], dataset_name="eval", dataset_digest="d1")
     c.log_metric(rid, "f1", 0.9, timestamp=T0, step=0, model_id=ids["m1"], dataset_name="test", dataset_digest="d2")
-    ctx.cache["search"] = {"exp": exp, "run": rid, "ids": ids}
-    return ctx.cache["search"]
+    ctx.cache["models_search"] = {"exp": exp, "run": rid, "ids": ids}
+    return ctx.cache["models_search"]
 
 
 FILTERS = [
@@ -347,13 +347,13 @@ MISSING = "m-00000000000000000000000000000000"
 
 
 def _error_fixture(ctx: Ctx) -> dict:
-    if "errors" not in ctx.cache:
+    if "models_errors" not in ctx.cache:
         c = ctx.client
         exp = ctx.exp_id(c.create_experiment("diff-models-errors"))
         run = c.create_run(exp, start_time=T0, run_name="err-run")
         m = c.create_logged_model(exp, name="err")
-        ctx.cache["errors"] = {"exp": exp, "run": ctx.run_id(run.info.run_id), "model": m.model_id}
-    return ctx.cache["errors"]
+        ctx.cache["models_errors"] = {"exp": exp, "run": ctx.run_id(run.info.run_id), "model": m.model_id}
+    return ctx.cache["models_errors"]
 
 
 ERROR_CASES = [
