@@ -39,6 +39,9 @@ type Config struct {
 	// HistoryCacheMB bounds the chart history cache (decision 0007); 0 turns
 	// it off.
 	HistoryCacheMB int
+	// HistoryCacheWarm fills the history cache with recent runs' charts in
+	// the background after start-up (decision 0007).
+	HistoryCacheWarm bool
 }
 
 const (
@@ -111,6 +114,9 @@ func parseServerConfig(name string, args []string, getenv func(string) string, s
 	var historyCache string
 	fs.StringVar(&historyCache, "history-cache-mb", env("MLTRACK_HISTORY_CACHE_MB", strconv.Itoa(defaultHistoryCacheMB)),
 		"memory for the chart history cache in MiB, 0 to turn it off (env MLTRACK_HISTORY_CACHE_MB)")
+	warm, warmErr := envBool("MLTRACK_HISTORY_CACHE_WARM", env("MLTRACK_HISTORY_CACHE_WARM", "true"))
+	fs.BoolVar(&c.HistoryCacheWarm, "history-cache-warm", warm,
+		"after start-up, read the charts of the most recent runs into the history cache in the background (env MLTRACK_HISTORY_CACHE_WARM)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let in-flight requests finish on SIGINT/SIGTERM")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: mltrack %s [flags]\n\nRun the MLflow-compatible tracking server.\n\nFlags:\n", name)
@@ -150,7 +156,7 @@ func parseServerConfig(name string, args []string, getenv func(string) string, s
 	if c.BackendStoreURI == "" {
 		c.BackendStoreURI = store.DefaultURI(".")
 	}
-	if err := errors.Join(serveErr, onlyErr); err != nil {
+	if err := errors.Join(serveErr, onlyErr, warmErr); err != nil {
 		return c, err
 	}
 	if noServe {

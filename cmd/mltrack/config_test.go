@@ -5,8 +5,17 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/mltrack/mltrack/internal/store"
+	"github.com/mltrack/mltrack/internal/tracking"
 )
 
 func envFrom(m map[string]string) func(string) string {
@@ -86,6 +95,15 @@ func TestServerConfig(t *testing.T) {
 		}},
 		{name: "history cache negative", args: []string{"--history-cache-mb", "-1"}, wantErr: "whole number of MiB"},
 		{name: "history cache not a number", env: map[string]string{"MLTRACK_HISTORY_CACHE_MB": "lots"}, wantErr: "whole number of MiB"},
+		{name: "history cache warm default on", check: func(t *testing.T, c Config) { wantWarm(t, c, true) }},
+		{name: "history cache warm env off", env: map[string]string{"MLTRACK_HISTORY_CACHE_WARM": "false"},
+			check: func(t *testing.T, c Config) { wantWarm(t, c, false) }},
+		{name: "history cache warm flag off", args: []string{"--history-cache-warm=false"},
+			check: func(t *testing.T, c Config) { wantWarm(t, c, false) }},
+		{name: "history cache warm flag beats env", args: []string{"--history-cache-warm"}, env: map[string]string{"MLTRACK_HISTORY_CACHE_WARM": "0"},
+			check: func(t *testing.T, c Config) { wantWarm(t, c, true) }},
+		{name: "history cache warm env not a boolean", env: map[string]string{"MLTRACK_HISTORY_CACHE_WARM": "sometimes"},
+			wantErr: `MLTRACK_HISTORY_CACHE_WARM="sometimes" is not a boolean`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -148,5 +166,119 @@ func wantBackend(t *testing.T, c Config, uri string) {
 	t.Helper()
 	if c.BackendStoreURI != uri {
 		t.Errorf("backend = %q, want %q", c.BackendStoreURI, uri)
+	}
+}
+
+func wantWarm(t *testing.T, c Config, want bool) {
+	t.Helper()
+	if c.HistoryCacheWarm != want {
+		t.Errorf("history cache warm-up %v, want %v", c.HistoryCacheWarm, want)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer the server's goroutines may log to.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// The warm-up flag reaches the server: on, a restarted server reads an
+// existing long history into its cache in the background and logs it; off,
+// it does not. Either way shutdown returns promptly.
+func TestHistoryCacheWarmFlag(t *testing.T) {
+	ctx := context.Background()
+	uri := "sqlite:///" + filepath.Join(t.TempDir(), "mlflow.db")
+	st, _, err := store.Open(ctx, uri, store.Options{DefaultArtifactRoot: t.TempDir(), Logger: slog.New(slog.DiscardHandler), Now: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, err := st.CreateExperiment(ctx, tracking.NewExperiment{Name: "warm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := st.CreateRun(ctx, tracking.NewRun{ExperimentID: exp, StartTime: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := make([]tracking.Metric, tracking.MaxMetricsPerBatch)
+	for from := 0; from < 3000; from += len(ms) {
+		for i := range ms {
+			ms[i] = tracking.Metric{Key: "loss", Value: float64(i % 7), Timestamp: 1, Step: int64(from + i)}
+		}
+		if err := st.LogBatch(ctx, r.Info.RunID, ms, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		port     int
+		flag     string
+		wantLine string
+	}{
+		{"on by default", 19810, "", `msg="history cache warmed" series=1 runs=1`},
+		{"off", 19811, "--history-cache-warm=false", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := []string{"server", "--backend-store-uri", uri, "--port", strconv.Itoa(tt.port), "--no-serve-artifacts"}
+			if tt.flag != "" {
+				args = append(args, tt.flag)
+			}
+			sctx, stop := context.WithCancel(ctx)
+			var logs lockedBuffer
+			done := make(chan int)
+			go func() { done <- run(sctx, args, envFrom(nil), &bytes.Buffer{}, &logs) }()
+			defer func() {
+				stop()
+				select {
+				case code := <-done:
+					if code != 0 {
+						t.Errorf("exit code %d\n%s", code, logs.String())
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("server did not stop within 10 s of shutdown\n%s", logs.String())
+				}
+			}()
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(tt.port) + "/health")
+				if err == nil {
+					resp.Body.Close()
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("server did not answer: %v\n%s", err, logs.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if tt.wantLine == "" {
+				time.Sleep(300 * time.Millisecond)
+				if strings.Contains(logs.String(), "history cache warm") {
+					t.Fatalf("warm-up ran with %s:\n%s", tt.flag, logs.String())
+				}
+				return
+			}
+			for !strings.Contains(logs.String(), tt.wantLine) {
+				if time.Now().After(deadline) {
+					t.Fatalf("no %q in the log:\n%s", tt.wantLine, logs.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
 	}
 }

@@ -132,6 +132,17 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Write
 		Artifacts: repo, ArtifactsOnly: cfg.ArtifactsOnly,
 	})
 	fmt.Fprintf(stdout, "mltrack %s listening on http://%s%s/\n", version, ln.Addr(), cfg.StaticPrefix)
+	if cfg.HistoryCacheWarm {
+		// Stopped and waited for before the store closes (defers run last
+		// first); it logs its own outcome.
+		warmCtx, stopWarm := context.WithCancel(ctx)
+		warmed := make(chan struct{})
+		go func() {
+			defer close(warmed)
+			_, _ = svc.WarmHistoryCache(warmCtx)
+		}()
+		defer func() { stopWarm(); <-warmed }()
+	}
 	err = srv.Serve(ctx, ln, cfg.ShutdownTimeout)
 	logger.Info("shut down")
 	return err

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -74,6 +75,9 @@ type historyCache struct {
 	entries map[cacheKey]*list.Element
 	builds  map[cacheKey]*cacheBuild
 	own     ownSeries
+	// reading counts chart reads in progress; the start-up warm-up waits
+	// for it to fall to zero before each series (warm.go).
+	reading atomic.Int64
 }
 
 // ownSeries remembers which series' every point this server wrote, so their
@@ -237,13 +241,24 @@ func (c *historyCache) startBuild(k cacheKey) *cacheBuild {
 	return b
 }
 
-func (c *historyCache) finishBuild(b *cacheBuild, e *cacheEntry) {
+// finishBuild's fill is zero for a request's read. A warm-up read (warm.go) passes the
+// bytes the cache may hold after it: its entry is kept only within that,
+// never replaces one and never evicts one, and goes to the LRU's cold end,
+// so requests' entries outlive it.
+func (c *historyCache) finishBuild(b *cacheBuild, e *cacheEntry, fill int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.builds[e.k] == b {
 		delete(c.builds, e.k)
 	}
 	if b.dirty || e.bytes > c.budget/4 {
+		return
+	}
+	if fill > 0 {
+		if _, ok := c.entries[e.k]; !ok && c.used+e.bytes <= min(fill, c.budget) {
+			c.entries[e.k] = c.lru.PushBack(e)
+			c.used += e.bytes
+		}
 		return
 	}
 	if el, ok := c.entries[e.k]; ok {
@@ -425,6 +440,10 @@ func (c *historyCache) extendLocked(el *list.Element, ms []Metric) bool {
 // ranges: runs are read concurrently, each through the cache when it can
 // answer, and the results are concatenated in request order.
 func (s *Service) downsampleRuns(ctx context.Context, sc MetricStepScanner, runIDs []string, key string, start, end *int64, maxPoints int) ([]Metric, error) {
+	if s.histCache != nil {
+		s.histCache.reading.Add(1)
+		defer s.histCache.reading.Add(-1)
+	}
 	q := runQuery{key: key, lo: math.MinInt64, hi: math.MaxInt64, whole: start == nil, maxPoints: maxPoints}
 	if start != nil {
 		q.lo, q.hi = *start, *end
@@ -504,6 +523,8 @@ type runQuery struct {
 	// cache is neither used nor filled.
 	latest  map[string]StepPoint
 	stamped bool
+	// fill is non-zero for the start-up warm-up (see finishBuild).
+	fill int64
 }
 
 func (s *Service) anyCached(runIDs []string, key string) bool {
@@ -558,7 +579,7 @@ func (s *Service) downsampleRun(ctx context.Context, sc MetricStepScanner, runID
 		s.histCache.abandonBuild(k, b)
 		return nil, err
 	}
-	s.histCache.finishBuild(b, e)
+	s.histCache.finishBuild(b, e, q.fill)
 	return env.points(), nil
 }
 
