@@ -11,6 +11,8 @@
 //   SKIP_TABLE=1    measure the compare chart only
 //   FILL_ONLY=1     fill (and write perf-ids.json), measure nothing
 //   SCROLL_PX       pixels scrolled per frame (200: a fast wheel; the table is 34 px a row)
+//   CHART_NAVS      navigations to the compare chart (3): the first is what a fresh server does
+//   RESULT_FILE     result file name in $OUT_DIR (perf.json)
 import { launch } from './browser.mjs';
 import { gzipSync } from 'node:zlib';
 import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -24,6 +26,8 @@ const TABLE_RUNS = Number(process.env.TABLE_RUNS ?? 10000);
 const CHART_RUNS = Number(process.env.CHART_RUNS ?? 100);
 const CHART_STEPS = Number(process.env.CHART_STEPS ?? 100000);
 const SCROLL_PX = Number(process.env.SCROLL_PX ?? 200);
+const CHART_NAVS = Number(process.env.CHART_NAVS ?? 3);
+const RESULT_FILE = process.env.RESULT_FILE ?? 'perf.json';
 const OUT = process.env.OUT_DIR ?? join(HERE, 'test-results');
 mkdirSync(OUT, { recursive: true });
 
@@ -145,11 +149,11 @@ async function measure(ids) {
   if (process.env.SKIP_CHART) { await ctx.close(); return res; }
   // 3. Compare chart of the chart set: navigation to the last draw with all runs' data.
   // The first navigation after the server started is cold (the server's chart
-  // history cache is empty; the database file may be in the OS page cache);
-  // the next ones are warm.
+  // history cache is empty, unless perf.sh waited for its start-up warm-up;
+  // the database file may be in the OS page cache); the next ones are warm.
   const url = `${BASE}#/compare?runs=${ids.chartRuns.join(',')}&pm=~`;
   const draws = [];
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < CHART_NAVS; i++) {
     await page.goto('about:blank');
     await page.goto(url);
     await page.waitForFunction((n) => {
@@ -187,5 +191,5 @@ function bundle() {
 const ids = process.env.SKIP_FILL ? JSON.parse(readFileSync(join(OUT, 'perf-ids.json'), 'utf8')) : await fill();
 if (process.env.FILL_ONLY) process.exit(0);
 const result = { base: BASE, tableRuns: TABLE_RUNS, chartRuns: CHART_RUNS, chartSteps: CHART_STEPS, fillSeconds: ids.fillSeconds, ...(await measure(ids)), bundle: bundle() };
-writeFileSync(join(OUT, 'perf.json'), JSON.stringify(result, null, 2));
+writeFileSync(join(OUT, RESULT_FILE), JSON.stringify(result, null, 2));
 console.log(JSON.stringify(result, null, 2));

@@ -6,7 +6,11 @@
 #   PERF_DATA=dir keeps the database there; then SKIP_FILL=1 measures it again without refilling
 #   (perf-ids.json, in OUT_DIR, names the filled experiments: keep OUT_DIR with the data).
 #   FILL_ONLY=1 fills and measures nothing; SKIP_TABLE=1 / SKIP_CHART=1 measure one part only.
-#   Each run starts a fresh server, so the chart's first navigation is cold (empty history cache).
+#   Each run starts a fresh server with the history cache's start-up warm-up off, so the chart's
+#   first navigation is cold (empty history cache). Then, unless SKIP_CHART=1 or NO_WARMUP=1, two
+#   more fresh servers with the warm-up on (the default): one navigated to at once, while it warms
+#   ($OUT_DIR/perf-during-warmup.json), and one navigated to after its "history cache warmed" log
+#   line ($OUT_DIR/perf-after-warmup.json); the warm-up's log lines go to $OUT_DIR/perf-warmup.log.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -23,10 +27,43 @@ trap cleanup EXIT
 (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error)
 if [[ -z "${NO_BUILD:-}" ]]; then (cd "$ROOT/web" && npm ci --no-audit --no-fund --loglevel=error && npm run build); fi
 (cd "$ROOT" && "$GO" build -o "$DATA/mltrack" ./cmd/mltrack)
-setsid "$DATA/mltrack" server --backend-store-uri "sqlite:///$DATA/m.db" --host 127.0.0.1 --port "$PORT" \
-  --static-prefix /mlflow --log-level warn >"$OUT_DIR/perf-server.log" 2>&1 &
-PID=$!
-for _ in $(seq 1 120); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT/mlflow/health" 2>/dev/null && break; sleep 0.5; done
+# start_server LOG FLAGS...: a fresh server on the data; returns once it answers.
+start_server() {
+  local log="$1"; shift
+  setsid "$DATA/mltrack" server --backend-store-uri "sqlite:///$DATA/m.db" --host 127.0.0.1 --port "$PORT" \
+    --static-prefix /mlflow "$@" >"$log" 2>&1 &
+  PID=$!
+  for _ in $(seq 1 120); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT/mlflow/health" 2>/dev/null && break; sleep 0.5; done
+}
+stop_server() { kill -- "-$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=""; }
+# wait_warm LOG: until the server logs the end of its warm-up (10 minutes at most).
+wait_warm() {
+  for _ in $(seq 1 1200); do grep -q 'history cache warm' "$1" && break; sleep 0.5; done
+  grep 'history cache warm' "$1" | tee -a "$OUT_DIR/perf-warmup.log"
+}
+export BASE_URL="http://127.0.0.1:$PORT/mlflow/" CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+
+start_server "$OUT_DIR/perf-server.log" --log-level warn --history-cache-warm=false
 echo "== load before: $(uptime)"
-cd "$HERE" && BASE_URL="http://127.0.0.1:$PORT/mlflow/" CHROMIUM="${CHROMIUM:-/usr/bin/chromium}" node perf.mjs
+(cd "$HERE" && node perf.mjs)
 echo "== load after: $(uptime)"
+stop_server
+if [[ -z "${SKIP_CHART:-}" && -z "${FILL_ONLY:-}" && -z "${NO_WARMUP:-}" ]]; then
+  : >"$OUT_DIR/perf-warmup.log"
+  echo "== warm-up, navigated at once: $(uptime)"
+  start_server "$OUT_DIR/perf-server-during.log" --log-level info
+  (cd "$HERE" && SKIP_FILL=1 SKIP_TABLE=1 CHART_NAVS=1 RESULT_FILE=perf-during-warmup.json node perf.mjs) >/dev/null
+  wait_warm "$OUT_DIR/perf-server-during.log"
+  node -e 'const r = require(process.argv[1]); console.log(`first chart during warm-up: ${(r.chartCold.drawnMs / 1000).toFixed(2)} s`)' "$OUT_DIR/perf-during-warmup.json"
+  stop_server
+  echo "== warm-up, navigated after it: $(uptime)"
+  t0=$(date +%s.%N)
+  start_server "$OUT_DIR/perf-server-after.log" --log-level info
+  wait_warm "$OUT_DIR/perf-server-after.log"
+  echo "server start to warm-up logged: $(echo "$(date +%s.%N) - $t0" | bc) s" | tee -a "$OUT_DIR/perf-warmup.log"
+  echo "server RSS after warm-up: $(( $(ps -o rss= -p "$PID") / 1024 )) MiB" | tee -a "$OUT_DIR/perf-warmup.log"
+  (cd "$HERE" && SKIP_FILL=1 SKIP_TABLE=1 CHART_NAVS=1 RESULT_FILE=perf-after-warmup.json node perf.mjs) >/dev/null
+  node -e 'const r = require(process.argv[1]); console.log(`first chart after warm-up: ${(r.chartCold.drawnMs / 1000).toFixed(2)} s`)' "$OUT_DIR/perf-after-warmup.json"
+  stop_server
+  echo "== load after warm-up runs: $(uptime)"
+fi
