@@ -66,10 +66,15 @@ class Server:
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
     extra_env: dict = field(default_factory=dict)
+    # Where the proxy stores artifacts; None: <workdir>/mlartifacts.
+    artifacts_destination: str | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def artifacts_dest(self) -> str:
+        return self.artifacts_destination or str(self.workdir / "mlartifacts")
 
     def command(self) -> list[str]:
         if self.kind == "mlflow":
@@ -78,7 +83,7 @@ class Server:
                 "--backend-store-uri", self.backend_uri,
                 "--host", "127.0.0.1", "--port", str(self.port),
                 # Serve artifacts from a temp dir instead of ./mlartifacts.
-                "--artifacts-destination", str(self.workdir / "mlartifacts"),
+                "--artifacts-destination", self.artifacts_dest(),
                 "--workers", "1",
             ]
         if self.kind == "mltrack":
@@ -88,7 +93,7 @@ class Server:
                 "--backend-store-uri", self.backend_uri,
                 "--host", "127.0.0.1", "--port", str(self.port),
                 # The same artifact layout as the oracle's.
-                "--artifacts-destination", str(self.workdir / "mlartifacts"),
+                "--artifacts-destination", self.artifacts_dest(),
                 *extra,
             ]
         raise ValueError(self.kind)
