@@ -129,6 +129,9 @@ async function measureTable(page, ids, res) {
   // rAF deltas are whole vsync intervals (16.7 ms at 60 Hz) give or take timer
   // rounding: one above 17.5 ms means at least one frame was missed.
   res.scroll.droppedFrames = frames.reduce((a, d) => a + Math.max(0, Math.round(d / (1000 / 60)) - 1), 0);
+  // Where the long frames fell (frame index: delta ms), to tell start-up
+  // stalls from ones that recur while scrolling.
+  res.scroll.longFrames = frames.flatMap((d, i) => (d > 17.5 ? [`${i}: ${d.toFixed(1)}`] : []));
 }
 
 async function measure(ids) {
