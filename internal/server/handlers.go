@@ -513,9 +513,8 @@ func (s *Server) getMetricHistoryBulkInterval(r *http.Request, f *fields) (any, 
 	if err != nil {
 		return nil, err
 	}
-	if len(runIDs) > tracking.MaxRunsPerBulkRequest {
-		return nil, tracking.InvalidParameter("GetMetricHistoryBulkInterval request must specify at most %d run_ids. Received %d run_ids.%s",
-			tracking.MaxRunsPerBulkRequest, len(runIDs), seeAPIDocs)
+	if err := tracking.CheckBulkIntervalRunIDs(len(runIDs)); err != nil {
+		return nil, err
 	}
 	key, err := f.str("metric_key", true)
 	if err != nil {
@@ -532,8 +531,8 @@ func (s *Server) getMetricHistoryBulkInterval(r *http.Request, f *fields) (any, 
 	if !given {
 		maxResults = tracking.MaxResultsPerRunInterval
 	}
-	if maxResults < 1 || maxResults > tracking.MaxResultsPerRunInterval {
-		return nil, tracking.InvalidParameter("max_results must be between 1 and %d.%s", tracking.MaxResultsPerRunInterval, seeAPIDocs)
+	if err := tracking.CheckBulkIntervalMaxResults(maxResults); err != nil {
+		return nil, err
 	}
 	ms, err := s.svc.GetMetricHistoryBulkInterval(r.Context(), runIDs, key, start, end, int(maxResults))
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 	"github.com/mltrack/mltrack/internal/tracking"
 )
 
-const seeAPIDocs = " See the API docs for more information about request parameters."
+const seeAPIDocs = tracking.SeeAPIDocs
 
 // fields is one request's parameters, from a JSON body or a query string, read
 // the way MLflow's handlers read them: null and "" count as absent for

@@ -510,12 +510,11 @@ func maxPositive(n int) int {
 // cut into maxResults near-equal buckets and each bucket's first row kept).
 // start and end are both set or both nil.
 func (s *Service) GetMetricHistoryBulkInterval(ctx context.Context, runIDs []string, key string, start, end *int64, maxResults int) ([]Metric, error) {
-	if len(runIDs) > MaxRunsPerBulkRequest {
-		return nil, InvalidParameter("GetMetricHistoryBulkInterval request must specify at most %d run_ids. Received %d run_ids.",
-			MaxRunsPerBulkRequest, len(runIDs))
+	if err := CheckBulkIntervalRunIDs(len(runIDs)); err != nil {
+		return nil, err
 	}
-	if maxResults < 1 || maxResults > MaxResultsPerRunInterval {
-		return nil, InvalidParameter("max_results must be between 1 and %d.", MaxResultsPerRunInterval)
+	if err := CheckBulkIntervalMaxResults(int64(maxResults)); err != nil {
+		return nil, err
 	}
 	if (start == nil) != (end == nil) {
 		return nil, InvalidParameter("If either start step or end step are specified, both must be specified.")

@@ -61,6 +61,29 @@ func pyJSON(s string) string {
 	return r.Replace(s)
 }
 
+// SeeAPIDocs ends MLflow's messages for request-shape errors found while
+// reading a request.
+const SeeAPIDocs = " See the API docs for more information about request parameters."
+
+// CheckBulkIntervalRunIDs and CheckBulkIntervalMaxResults are the limits of
+// GetMetricHistoryBulkInterval. The handler calls them in MLflow's order
+// among its other field checks; the service calls them again for callers
+// that do not come through HTTP.
+func CheckBulkIntervalRunIDs(n int) error {
+	if n > MaxRunsPerBulkRequest {
+		return InvalidParameter("GetMetricHistoryBulkInterval request must specify at most %d run_ids. Received %d run_ids.%s",
+			MaxRunsPerBulkRequest, n, SeeAPIDocs)
+	}
+	return nil
+}
+
+func CheckBulkIntervalMaxResults(n int64) error {
+	if n < 1 || n > MaxResultsPerRunInterval {
+		return InvalidParameter("max_results must be between 1 and %d.%s", MaxResultsPerRunInterval, SeeAPIDocs)
+	}
+	return nil
+}
+
 // MissingValueMessage is MLflow's text for an absent required field.
 func MissingValueMessage(param string) string {
 	return fmt.Sprintf("Missing value for required parameter '%s'.", param)
