@@ -205,7 +205,7 @@ func TestModelsRoundTrip(t *testing.T) {
 	}
 	defer st.Close()
 	for id, wm := range want {
-		m, err := st.GetLoggedModel(context.Background(), id)
+		m, err := st.GetLoggedModel(context.Background(), id, false)
 		if wm.LifecycleStage == tracking.LifecycleDeleted {
 			if !tracking.IsNotFound(err) {
 				t.Errorf("deleted model %s: %v", id, err)

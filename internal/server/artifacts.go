@@ -481,7 +481,7 @@ func (s *Server) listLoggedModelArtifacts(r *http.Request, f *fields) (any, erro
 			return nil, err
 		}
 	}
-	model, err := s.svc.GetLoggedModel(r.Context(), r.PathValue("model_id"))
+	model, err := s.svc.GetLoggedModel(r.Context(), r.PathValue("model_id"), false)
 	if err != nil {
 		return nil, err
 	}
@@ -499,7 +499,7 @@ func (s *Server) getLoggedModelArtifact(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return err
 	}
-	model, err := s.svc.GetLoggedModel(r.Context(), r.PathValue("model_id"))
+	model, err := s.svc.GetLoggedModel(r.Context(), r.PathValue("model_id"), false)
 	if err != nil {
 		return err
 	}

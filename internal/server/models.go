@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/mltrack/mltrack/internal/tracking"
 )
@@ -58,7 +59,10 @@ func (s *Server) createLoggedModel(r *http.Request, f *fields) (any, error) {
 }
 
 func (s *Server) getLoggedModel(r *http.Request, _ *fields) (any, error) {
-	model, err := s.svc.GetLoggedModel(r.Context(), r.PathValue("model_id"))
+	// MLflow reads the flag from the query string only, and anything but
+	// "true" (any case) is false.
+	allowDeleted := strings.EqualFold(r.URL.Query().Get("allow_deleted"), "true")
+	model, err := s.svc.GetLoggedModel(r.Context(), r.PathValue("model_id"), allowDeleted)
 	if err != nil {
 		return nil, err
 	}

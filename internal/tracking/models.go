@@ -97,13 +97,16 @@ type LoggedModelQuery struct {
 }
 
 // LoggedModelStore manages logged models. Deleted models are
-// ErrResourceDoesNotExist to Get and invisible to Search, as in MLflow.
+// ErrResourceDoesNotExist to Get (unless it allows them) and invisible to
+// Search, as in MLflow.
 type LoggedModelStore interface {
 	// CreateLoggedModel creates a PENDING model in an active experiment. The
 	// store chooses the id and the artifact URI
 	// (<experiment artifact location>/models/<id>/artifacts).
 	CreateLoggedModel(ctx context.Context, m NewLoggedModel) (*LoggedModel, error)
-	GetLoggedModel(ctx context.Context, id string) (*LoggedModel, error)
+	// GetLoggedModel with allowDeleted also returns a deleted model (with
+	// LifecycleStage "deleted"), as MLflow's ?allow_deleted=true does.
+	GetLoggedModel(ctx context.Context, id string, allowDeleted bool) (*LoggedModel, error)
 	FinalizeLoggedModel(ctx context.Context, id string, status LoggedModelStatus) (*LoggedModel, error)
 	DeleteLoggedModel(ctx context.Context, id string) error
 	SearchLoggedModels(ctx context.Context, q LoggedModelQuery) ([]LoggedModel, error)

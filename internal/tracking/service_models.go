@@ -91,8 +91,9 @@ func (s *Service) CreateLoggedModel(ctx context.Context, m NewLoggedModel) (*Log
 	return s.store.CreateLoggedModel(ctx, m)
 }
 
-func (s *Service) GetLoggedModel(ctx context.Context, id string) (*LoggedModel, error) {
-	return s.store.GetLoggedModel(ctx, id)
+// GetLoggedModel returns a live model, or with allowDeleted a deleted one too.
+func (s *Service) GetLoggedModel(ctx context.Context, id string, allowDeleted bool) (*LoggedModel, error) {
+	return s.store.GetLoggedModel(ctx, id, allowDeleted)
 }
 
 // FinalizeLoggedModel sets a model's status. MLflow takes any status here,

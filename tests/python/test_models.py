@@ -503,6 +503,8 @@ def test_wire_shape(ctxs):
             "run": ctx.raw("GET", API + "/runs/get", params={"run_id": fx["run"]}),
             "delete": ctx.raw("DELETE", API + "/logged-models/" + mid),
             "get_deleted": ctx.error("GET", API + "/logged-models/" + mid),
+            "get_deleted_allowed": ctx.raw("GET", API + "/logged-models/" + mid, params={"allow_deleted": "True"}),
+            "get_deleted_not_true": ctx.error("GET", API + "/logged-models/" + mid, params={"allow_deleted": "1"}),
         }
     compare(s, ctxs)
 

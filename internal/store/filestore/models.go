@@ -152,8 +152,8 @@ func dedupeParams(params []tracking.Param) []tracking.Param {
 }
 
 // GetLoggedModel implements tracking.LoggedModelStore.
-func (s *Store) GetLoggedModel(ctx context.Context, id string) (*tracking.LoggedModel, error) {
-	_, mm, err := s.loadModel(id, false)
+func (s *Store) GetLoggedModel(ctx context.Context, id string, allowDeleted bool) (*tracking.LoggedModel, error) {
+	_, mm, err := s.loadModel(id, allowDeleted)
 	if err != nil {
 		return nil, err
 	}

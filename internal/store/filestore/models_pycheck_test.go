@@ -115,7 +115,7 @@ func TestModelsMatchMLflow(t *testing.T) {
 	got := map[string]any{}
 	var models []any
 	for _, id := range []string{m1.ID, m3.ID} {
-		m, err := s.GetLoggedModel(ctx, id)
+		m, err := s.GetLoggedModel(ctx, id, false)
 		must(t, err)
 		models = append(models, modelForPy(m))
 	}

@@ -26,7 +26,7 @@ const (
 func TestReadMLflowModels(t *testing.T) {
 	ctx := t.Context()
 	s := openT(t, copyTree(t, "testdata/mlruns-models"))
-	m, err := s.GetLoggedModel(ctx, fxModel)
+	m, err := s.GetLoggedModel(ctx, fxModel, false)
 	must(t, err)
 	if m.Name != "my-model" || m.ExperimentID != fxExp || m.Status != tracking.ModelStatusReady ||
 		m.ModelType != "sklearn" || m.SourceRunID != fxRun || m.LifecycleStage != tracking.LifecycleActive ||
@@ -58,12 +58,12 @@ func TestReadMLflowModels(t *testing.T) {
 		t.Errorf("metrics:\n%s\nwant\n%s", strings.Join(pts, "\n"), strings.Join(want, "\n"))
 	}
 	// The Python client leaves absent fields null; they read as empty.
-	u, err := s.GetLoggedModel(ctx, fxUnnamed)
+	u, err := s.GetLoggedModel(ctx, fxUnnamed, false)
 	must(t, err)
 	if u.Name == "" || u.ModelType != "" || u.SourceRunID != "" || u.Status != tracking.ModelStatusPending {
 		t.Errorf("unnamed model = %+v", u)
 	}
-	if _, err := s.GetLoggedModel(ctx, fxDeleted); !tracking.IsNotFound(err) {
+	if _, err := s.GetLoggedModel(ctx, fxDeleted, false); !tracking.IsNotFound(err) {
 		t.Errorf("deleted model: %v", err)
 	}
 	found, err := s.SearchLoggedModels(ctx, tracking.LoggedModelQuery{ExperimentIDs: []string{fxExp}})
@@ -160,7 +160,7 @@ func TestModelIDsAreNotPaths(t *testing.T) {
 	run, err := s.CreateRun(ctx, tracking.NewRun{ExperimentID: eid, RunName: "r"})
 	must(t, err)
 	for _, id := range []string{"", ".", "..", "../" + eid, "models/" + m.ID, m.ID + "/", m.ID + " ", m.ID + ".", "a\\b"} {
-		if _, err := s.GetLoggedModel(ctx, id); !tracking.IsNotFound(err) {
+		if _, err := s.GetLoggedModel(ctx, id, false); !tracking.IsNotFound(err) {
 			t.Errorf("GetLoggedModel(%q) = %v, want not found", id, err)
 		}
 		if err := s.LogOutputs(ctx, run.Info.RunID, []tracking.ModelOutput{{ModelID: id}}); tracking.Code(err) != tracking.ErrInvalidParameterValue {
@@ -219,7 +219,7 @@ func TestModelErrorMessages(t *testing.T) {
 		code tracking.ErrorCode
 		msg  string
 	}{
-		{func() error { _, err := s.GetLoggedModel(ctx, "m-x"); return err }(), tracking.ErrResourceDoesNotExist,
+		{func() error { _, err := s.GetLoggedModel(ctx, "m-x", false); return err }(), tracking.ErrResourceDoesNotExist,
 			"Logged model with ID 'm-x' not found."},
 		{s.DeleteLoggedModelTag(ctx, m.ID, "nope"), tracking.ErrResourceDoesNotExist,
 			"No tag with key 'nope' found for model with ID '" + m.ID + "'."},
@@ -269,7 +269,7 @@ func TestModelMetricsFollowTheModel(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.root, other, modelsDir)); !os.IsNotExist(err) {
 		t.Errorf("a models folder was made in the run's experiment: %v", err)
 	}
-	got, err := s.GetLoggedModel(ctx, m.ID)
+	got, err := s.GetLoggedModel(ctx, m.ID, false)
 	must(t, err)
 	if len(got.Metrics) != 1 || got.Metrics[0].RunID != run.Info.RunID {
 		t.Errorf("metrics = %+v", got.Metrics)
@@ -284,7 +284,7 @@ func TestModelMetricsFollowTheModel(t *testing.T) {
 	if len(h) != 1 {
 		t.Errorf("run history = %+v, want one point", h)
 	}
-	got, err = s.GetLoggedModel(ctx, m.ID)
+	got, err = s.GetLoggedModel(ctx, m.ID, false)
 	must(t, err)
 	if len(got.Metrics) != 2 || got.Metrics[1].Key != "loss" || got.Metrics[1].Value != 0.25 || got.Metrics[1].Step != 3 {
 		t.Errorf("model metrics after linking = %+v", got.Metrics)
@@ -313,11 +313,11 @@ func TestModelsInReloadedAndTrashedExperiments(t *testing.T) {
 	if len(runs) != 1 {
 		t.Errorf("runs after reopen = %d, want 1", len(runs))
 	}
-	if _, err := s2.GetLoggedModel(ctx, m.ID); err != nil {
+	if _, err := s2.GetLoggedModel(ctx, m.ID, false); err != nil {
 		t.Errorf("model after reopen: %v", err)
 	}
 	must(t, s2.DeleteExperiment(ctx, eid))
-	if got, err := s2.GetLoggedModel(ctx, m.ID); err != nil || got.ExperimentID != eid {
+	if got, err := s2.GetLoggedModel(ctx, m.ID, false); err != nil || got.ExperimentID != eid {
 		t.Errorf("model of a trashed experiment = %+v, %v", got, err)
 	}
 	found, err := s2.SearchLoggedModels(ctx, tracking.LoggedModelQuery{ExperimentIDs: []string{eid}})
@@ -343,14 +343,14 @@ func TestModelWrittenByAnotherProcess(t *testing.T) {
 	}))
 	// Another process is halfway through appending a point.
 	must(t, appendFile(filepath.Join(s.root, eid, modelsDir, id, metricsDir, "loss"), []byte("10 0.05 2 r")))
-	got, err := s.GetLoggedModel(ctx, id)
+	got, err := s.GetLoggedModel(ctx, id, false)
 	must(t, err)
 	if got.Name != "outside" || tagsString(got.Tags) != "a/b=c" || len(got.Metrics) != 1 || got.Metrics[0].RunID != "r1" ||
 		got.Metrics[0].Value != 0.1 {
 		t.Errorf("model = %+v", got)
 	}
 	must(t, appendFile(filepath.Join(s.root, eid, modelsDir, id, metricsDir, "loss"), []byte("2\n")))
-	if got, err = s.GetLoggedModel(ctx, id); err != nil || len(got.Metrics) != 1 || got.Metrics[0].Value != 0.05 ||
+	if got, err = s.GetLoggedModel(ctx, id, false); err != nil || len(got.Metrics) != 1 || got.Metrics[0].Value != 0.05 ||
 		got.Metrics[0].RunID != "r2" {
 		t.Errorf("after the append completed: %+v, %v", got, err)
 	}
@@ -361,7 +361,7 @@ func TestModelWrittenByAnotherProcess(t *testing.T) {
 	// A model folder that records another experiment is not trusted.
 	bad := "m-" + strings.Repeat("cd", 16)
 	must(t, writeLoggedModel(filepath.Join(s.root, eid, modelsDir, bad), tracking.LoggedModel{ID: bad, ExperimentID: "0", Name: "x"}))
-	if _, err := s.GetLoggedModel(ctx, bad); tracking.Code(err) != tracking.ErrInvalidState {
+	if _, err := s.GetLoggedModel(ctx, bad, false); tracking.Code(err) != tracking.ErrInvalidState {
 		t.Errorf("mismatched experiment: %v", err)
 	}
 	found, err := s.SearchLoggedModels(ctx, tracking.LoggedModelQuery{ExperimentIDs: []string{eid}})

@@ -147,8 +147,8 @@ func (s *Store) modelRecord(ctx context.Context, q queryer, id string) (int64, e
 	return exp, nil
 }
 
-func (s *Store) GetLoggedModel(ctx context.Context, id string) (*tracking.LoggedModel, error) {
-	return s.loadLoggedModel(ctx, s.r, id, false)
+func (s *Store) GetLoggedModel(ctx context.Context, id string, allowDeleted bool) (*tracking.LoggedModel, error) {
+	return s.loadLoggedModel(ctx, s.r, id, allowDeleted)
 }
 
 // loadLoggedModel reads one model with its tags, params and metrics.

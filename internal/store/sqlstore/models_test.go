@@ -83,7 +83,7 @@ func TestLoggedModelSQLStoreBehaviour(t *testing.T) {
 		if errCode(err) != tracking.ErrBadRequest {
 			t.Errorf("re-logged param: %v, want BAD_REQUEST", err)
 		}
-		got, _ := s.GetLoggedModel(ctx, m.ID)
+		got, _ := s.GetLoggedModel(ctx, m.ID, false)
 		if len(got.Params) != 1 {
 			t.Errorf("params after a failed call = %v", got.Params)
 		}
@@ -97,7 +97,7 @@ func TestLoggedModelSQLStoreBehaviour(t *testing.T) {
 			err.(*tracking.Error).Message != "No tag with key 'nope' found for model with ID '"+m.ID+"'." {
 			t.Errorf("missing tag: %v", err)
 		}
-		if _, err := s.GetLoggedModel(ctx, "m-0000"); err == nil || err.(*tracking.Error).Message != "Logged model with ID 'm-0000' not found." {
+		if _, err := s.GetLoggedModel(ctx, "m-0000", false); err == nil || err.(*tracking.Error).Message != "Logged model with ID 'm-0000' not found." {
 			t.Errorf("missing model: %v", err)
 		}
 
@@ -110,7 +110,7 @@ func TestLoggedModelSQLStoreBehaviour(t *testing.T) {
 		if err := s.LogBatch(ctx, run, pts, nil, nil); err != nil {
 			t.Fatal(err)
 		}
-		got, _ = s.GetLoggedModel(ctx, m.ID)
+		got, _ = s.GetLoggedModel(ctx, m.ID, false)
 		if len(got.Metrics) != 2 || got.Metrics[0].Value != 0.1 || got.Metrics[1].Value != 0.2 {
 			t.Errorf("metrics = %+v, want both points", got.Metrics)
 		}

@@ -65,10 +65,10 @@ func setModelTags(m *tracking.LoggedModel, tags []tracking.Tag) {
 	}
 }
 
-func (s *memStore) GetLoggedModel(_ context.Context, id string) (*tracking.LoggedModel, error) {
+func (s *memStore) GetLoggedModel(_ context.Context, id string, allowDeleted bool) (*tracking.LoggedModel, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m, err := s.model(id, false)
+	m, err := s.model(id, allowDeleted)
 	if err != nil {
 		return nil, err
 	}

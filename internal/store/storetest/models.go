@@ -22,7 +22,7 @@ func createModel(t *testing.T, s tracking.Store, nm tracking.NewLoggedModel) *tr
 
 func getModel(t *testing.T, s tracking.Store, id string) *tracking.LoggedModel {
 	t.Helper()
-	m, err := s.GetLoggedModel(ctxOf(t), id)
+	m, err := s.GetLoggedModel(ctxOf(t), id, false)
 	mustNoErr(t, err, "GetLoggedModel "+id)
 	return m
 }
@@ -93,7 +93,7 @@ func testLoggedModels(t *testing.T, newStore func(t *testing.T) tracking.Store) 
 
 	t.Run("Missing", func(t *testing.T) {
 		ctx := ctxOf(t)
-		_, err := s.GetLoggedModel(ctx, missingModelID)
+		_, err := s.GetLoggedModel(ctx, missingModelID, false)
 		wantCode(t, err, "GetLoggedModel", tracking.ErrResourceDoesNotExist)
 		_, err = s.FinalizeLoggedModel(ctx, missingModelID, tracking.ModelStatusReady)
 		wantCode(t, err, "FinalizeLoggedModel", tracking.ErrResourceDoesNotExist)
@@ -188,8 +188,16 @@ func testLoggedModels(t *testing.T, newStore func(t *testing.T) tracking.Store) 
 		m := createModel(t, s, tracking.NewLoggedModel{ExperimentID: expID, Name: "doomed"})
 		keep := createModel(t, s, tracking.NewLoggedModel{ExperimentID: expID, Name: "kept"})
 		mustNoErr(t, s.DeleteLoggedModel(ctx, m.ID), "DeleteLoggedModel")
-		_, err := s.GetLoggedModel(ctx, m.ID)
+		_, err := s.GetLoggedModel(ctx, m.ID, false)
 		wantCode(t, err, "get a deleted model", tracking.ErrResourceDoesNotExist)
+		got, err := s.GetLoggedModel(ctx, m.ID, true)
+		mustNoErr(t, err, "GetLoggedModel(allowDeleted)")
+		if got.ID != m.ID || got.Name != "doomed" || got.LifecycleStage != tracking.LifecycleDeleted {
+			t.Errorf("deleted model with allowDeleted = %+v, want %s named doomed, stage deleted", got, m.ID)
+		}
+		if live, err := s.GetLoggedModel(ctx, keep.ID, true); err != nil || live.LifecycleStage != tracking.LifecycleActive {
+			t.Errorf("live model with allowDeleted = %+v, %v; want stage active", live, err)
+		}
 		found, err := s.SearchLoggedModels(ctx, tracking.LoggedModelQuery{ExperimentIDs: []string{expID}})
 		mustNoErr(t, err, "SearchLoggedModels")
 		if ids := modelIDs(found); join(ids) != join([]string{keep.ID}) {
