@@ -58,7 +58,7 @@ func parseFilter(s string, lang language) (Filter, error) {
 	afterSemicolon := false
 	for _, t := range lex(s) {
 		if afterSemicolon && t.kind != tkWS {
-			return nil, fmt.Errorf("Search filter contained multiple expression %s. Provide AND-ed expression list.", pyRepr(s))
+			return nil, fmt.Errorf("Search filter contained multiple expression %s. Provide AND-ed expression list.", PyRepr(s))
 		}
 		if t.kind == tkSemicolon {
 			afterSemicolon = true
@@ -566,7 +566,7 @@ func checkExperimentOperator(c *Comparison, op Op, floatLiteral bool) error {
 		}
 		// The store takes only integers here; MLflow prints the float's str().
 		if floatLiteral {
-			return fmt.Errorf("Invalid value for numeric attribute '%s': %s", c.Key, pyRepr(pyFloat(c.Value.Num)))
+			return fmt.Errorf("Invalid value for numeric attribute '%s': %s", c.Key, PyRepr(pyFloat(c.Value.Num)))
 		}
 	default:
 		if !isStringOp(op) {

@@ -91,7 +91,7 @@ func ParseLoggedModelFilter(s string) (Filter, error) {
 		return nil, nil
 	}
 	invalid := fmt.Errorf("Invalid filter string: %s. Expected a list of comparisons separated by 'AND' "+
-		"(e.g. 'metrics.loss > 0.1 AND params.lr = 0.01').", pyRepr(s))
+		"(e.g. 'metrics.loss > 0.1 AND params.lr = 0.01').", PyRepr(s))
 	var toks []token
 	afterSemicolon := false
 	for _, t := range lex(s) {
@@ -99,7 +99,7 @@ func ParseLoggedModelFilter(s string) (Filter, error) {
 			continue
 		}
 		if afterSemicolon {
-			return nil, fmt.Errorf("Invalid filter string: %s. Expected a single SQL expression.", pyRepr(s))
+			return nil, fmt.Errorf("Invalid filter string: %s. Expected a single SQL expression.", PyRepr(s))
 		}
 		if t.kind == tkSemicolon {
 			afterSemicolon = true
@@ -158,7 +158,7 @@ func lmIdentifier(raw string) (Entity, string, error) {
 	case "tags":
 		e = EntityTag
 	default:
-		return 0, "", fmt.Errorf("Invalid entity type: %s. Expected one of ['attributes', 'metrics', 'params', 'tags'].", pyRepr(prefix))
+		return 0, "", fmt.Errorf("Invalid entity type: %s. Expected one of ['attributes', 'metrics', 'params', 'tags'].", PyRepr(prefix))
 	}
 	return e, strings.Trim(key, "`"), nil
 }
@@ -181,7 +181,7 @@ func lmComparison(c clause, invalid error) (Comparison, error) {
 	}
 	if !ok {
 		return Comparison{}, fmt.Errorf("Invalid comparison operator for %s.%s: %s. Expected one of %s.",
-			lmEntityName(entity), key, pyRepr(string(op)), opsRepr)
+			lmEntityName(entity), key, PyRepr(string(op)), opsRepr)
 	}
 	cmp := Comparison{Entity: entity, Key: key, Op: op}
 	right := *c.right // IS [NOT] NULL, the only clauses without one, failed the operator check
@@ -189,7 +189,7 @@ func lmComparison(c clause, invalid error) (Comparison, error) {
 		n, ok := lmNumber(right)
 		if !ok {
 			return Comparison{}, fmt.Errorf("Invalid filter string: %s. Expected a numeric value for %s.%s.",
-				pyRepr(right.raw), lmEntityName(entity), key)
+				PyRepr(right.raw), lmEntityName(entity), key)
 		}
 		cmp.Value = Value{Kind: ValueNumber, Num: n}
 		return cmp, nil
@@ -252,11 +252,11 @@ func lmStoreCheck(c *Comparison) error {
 		if loggedModelStatuses[v] {
 			continue
 		}
-		repr := pyRepr(c.Value.Str)
+		repr := PyRepr(c.Value.Str)
 		if c.Value.Kind == ValueList {
 			elems := make([]pyElem, len(values))
 			for j, s := range values {
-				elems[j] = pyElem{isStr: true, str: s, repr: pyRepr(s)}
+				elems[j] = pyElem{isStr: true, str: s, repr: PyRepr(s)}
 			}
 			repr = tupleRepr(elems)
 		}

@@ -15,8 +15,9 @@ import (
 	"unicode/utf8"
 )
 
-// pyRepr formats s as Python's repr() of a str.
-func pyRepr(s string) string {
+// PyRepr formats s as Python's repr() of a str, which MLflow embeds in many
+// error messages (filters, param conflicts, tag keys).
+func PyRepr(s string) string {
 	q := byte('\'')
 	if strings.ContainsRune(s, '\'') && !strings.ContainsRune(s, '"') {
 		q = '"'
@@ -186,7 +187,7 @@ func parsePyAtom(s string, i int) (pyElem, int, error) {
 			b.WriteString(str)
 			i = skipPySpace(s, n)
 		}
-		return pyElem{isStr: true, str: b.String(), repr: pyRepr(b.String())}, i, nil
+		return pyElem{isStr: true, str: b.String(), repr: PyRepr(b.String())}, i, nil
 	}
 	for _, name := range []string{"None", "True", "False"} {
 		if strings.HasPrefix(s[i:], name) && (i+len(name) == len(s) || !isPyNameChar(s[i+len(name)])) {

@@ -40,7 +40,7 @@ func (v Value) String() string {
 	case ValueList:
 		parts := make([]string, len(v.List))
 		for i, s := range v.List {
-			parts[i] = pyRepr(s)
+			parts[i] = PyRepr(s)
 		}
 		return "(" + strings.Join(parts, ", ") + ")"
 	}

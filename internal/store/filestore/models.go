@@ -2,13 +2,13 @@ package filestore
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/mltrack/mltrack/internal/search"
 	"github.com/mltrack/mltrack/internal/tracking"
 )
 
@@ -286,42 +286,9 @@ func (s *Store) DeleteLoggedModelTag(ctx context.Context, id, key string) error 
 	fi, err := os.Lstat(path)
 	if err != nil || !fi.Mode().IsRegular() {
 		if err == nil || os.IsNotExist(err) {
-			return tracking.NotFound("No tag with key %s found for model with ID %s.", pyRepr(key), pyRepr(id))
+			return tracking.NotFound("No tag with key %s found for model with ID %s.", search.PyRepr(key), search.PyRepr(id))
 		}
 		return err
 	}
 	return os.Remove(path)
-}
-
-// pyRepr is Python's repr() of a str, which MLflow puts in some messages:
-// single quotes unless the text holds one and no double quote.
-func pyRepr(s string) string {
-	q := byte('\'')
-	if strings.Contains(s, "'") && !strings.Contains(s, `"`) {
-		q = '"'
-	}
-	var b strings.Builder
-	b.WriteByte(q)
-	for _, r := range s {
-		switch {
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == rune(q):
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x20 || r == 0x7f:
-			b.WriteString(`\x`)
-			b.WriteString(hex.EncodeToString([]byte{byte(r)}))
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte(q)
-	return b.String()
 }

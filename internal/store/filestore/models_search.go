@@ -127,7 +127,7 @@ func compileStatus(c search.Comparison) (map[tracking.LoggedModelStatus]bool, er
 	for _, v := range values {
 		st, ok := modelStatusByName[v]
 		if !ok {
-			repr := pyRepr(values[0])
+			repr := search.PyRepr(values[0])
 			if c.Op == search.OpIn || c.Op == search.OpNotIn {
 				repr = pyTupleRepr(values)
 			}
@@ -148,7 +148,7 @@ func compileStatus(c search.Comparison) (map[tracking.LoggedModelStatus]bool, er
 func pyTupleRepr(values []string) string {
 	parts := make([]string, len(values))
 	for i, v := range values {
-		parts[i] = pyRepr(v)
+		parts[i] = search.PyRepr(v)
 	}
 	if len(parts) == 1 {
 		return "(" + parts[0] + ",)"

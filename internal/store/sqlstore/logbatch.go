@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mltrack/mltrack/internal/search"
 	"github.com/mltrack/mltrack/internal/tracking"
 )
 
@@ -183,7 +184,7 @@ func (s *Store) logParams(ctx context.Context, tx *sql.Tx, runID string, params 
 }
 
 func paramConflict(p tracking.Param, old string) string {
-	return fmt.Sprintf("{'key': %s, 'old_value': %s, 'new_value': %s}", pyRepr(p.Key), pyRepr(old), pyRepr(p.Value))
+	return fmt.Sprintf("{'key': %s, 'old_value': %s, 'new_value': %s}", search.PyRepr(p.Key), search.PyRepr(old), search.PyRepr(p.Value))
 }
 
 func paramConflictError(conflicts []string, runID string) error {
@@ -363,34 +364,4 @@ func (s *Store) setRunTags(ctx context.Context, tx *sql.Tx, runID string, tags [
 		}
 	}
 	return s.upsertRunTags(ctx, tx, runID, tags)
-}
-
-// pyRepr quotes s as Python's repr() does, because MLflow's param-conflict
-// message embeds a Python list of dicts.
-func pyRepr(s string) string {
-	quote := byte('\'')
-	if strings.ContainsRune(s, '\'') && !strings.ContainsRune(s, '"') {
-		quote = '"'
-	}
-	var b strings.Builder
-	b.WriteByte(quote)
-	for _, r := range s {
-		switch {
-		case r == rune(quote) || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte(quote)
-	return b.String()
 }

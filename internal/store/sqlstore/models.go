@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mltrack/mltrack/internal/search"
 	"github.com/mltrack/mltrack/internal/tracking"
 )
 
@@ -319,7 +320,7 @@ func (s *Store) DeleteLoggedModelTag(ctx context.Context, id, key string) error 
 			return fmt.Errorf("delete logged model tag: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return tracking.NotFound("No tag with key %s found for model with ID %s.", pyRepr(key), pyRepr(id))
+			return tracking.NotFound("No tag with key %s found for model with ID %s.", search.PyRepr(key), search.PyRepr(id))
 		}
 		return nil
 	})

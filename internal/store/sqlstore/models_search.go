@@ -152,10 +152,10 @@ func checkModelOp(c search.Comparison, numeric bool) error {
 	}
 	quoted := make([]string, len(ops))
 	for i, op := range ops {
-		quoted[i] = pyRepr(string(op))
+		quoted[i] = search.PyRepr(string(op))
 	}
 	return tracking.InvalidParameter("Invalid comparison operator for %s: %s. Expected one of (%s).",
-		entityName(c), pyRepr(string(c.Op)), strings.Join(quoted, ", "))
+		entityName(c), search.PyRepr(string(c.Op)), strings.Join(quoted, ", "))
 }
 
 func (ms *modelSearch) filter(c search.Comparison) error {
@@ -228,7 +228,7 @@ func (ms *modelSearch) statusFilter(c search.Comparison) error {
 	for i, n := range names {
 		st, ok := modelStatusFilterValues[n]
 		if !ok {
-			shown := pyRepr(valueString(c.Value))
+			shown := search.PyRepr(valueString(c.Value))
 			if c.Value.Kind == search.ValueList {
 				shown = pyTuple(c.Value.List)
 			}
@@ -295,7 +295,7 @@ func (ms *modelSearch) experimentFilter(c search.Comparison) error {
 func pyTuple(vals []string) string {
 	q := make([]string, len(vals))
 	for i, v := range vals {
-		q[i] = pyRepr(v)
+		q[i] = search.PyRepr(v)
 	}
 	if len(q) == 1 {
 		return "(" + q[0] + ",)"

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mltrack/mltrack/internal/search"
 	"github.com/mltrack/mltrack/internal/tracking"
 )
 
@@ -93,8 +94,8 @@ func TestPyRepr(t *testing.T) {
 		`back\s`: `'back\\s'`,
 	}
 	for in, want := range tests {
-		if got := pyRepr(in); got != want {
-			t.Errorf("pyRepr(%q) = %s, want %s", in, got, want)
+		if got := search.PyRepr(in); got != want {
+			t.Errorf("search.PyRepr(%q) = %s, want %s", in, got, want)
 		}
 	}
 }
