@@ -143,26 +143,41 @@ func (l *Local) Open(_ context.Context, p string) (Object, Stat, error) {
 
 // List lists one directory level.
 func (l *Local) List(_ context.Context, p string) ([]FileInfo, error) {
+	out, _, err := l.list(p)
+	return out, err
+}
+
+// Unlisted names the entries of directory p that List leaves out: symlinks
+// leading outside the root (or nowhere) and files that are not regular. The
+// server never shows them; a copy (mltrack import) reports them instead of
+// dropping them silently.
+func (l *Local) Unlisted(_ context.Context, p string) ([]string, error) {
+	_, skipped, err := l.list(p)
+	return skipped, err
+}
+
+func (l *Local) list(p string) ([]FileInfo, []string, error) {
 	st, err := l.root.Stat(name(p))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
+			return nil, nil, nil
 		}
-		return nil, mapErr(err)
+		return nil, nil, mapErr(err)
 	}
 	if !st.IsDir() {
-		return nil, nil
+		return nil, nil, nil
 	}
 	d, err := l.root.Open(name(p))
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, nil, mapErr(err)
 	}
 	defer d.Close()
 	entries, err := d.ReadDir(-1)
 	if err != nil {
-		return nil, fmt.Errorf("list artifacts: %w", err)
+		return nil, nil, fmt.Errorf("list artifacts: %w", err)
 	}
 	out := make([]FileInfo, 0, len(entries))
+	var skipped []string
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), tempPrefix) {
 			continue
@@ -172,11 +187,13 @@ func (l *Local) List(_ context.Context, p string) ([]FileInfo, error) {
 		// out, so a listing never reveals anything about the outside.
 		info, err := l.root.Stat(rel)
 		if err != nil {
+			skipped = append(skipped, rel)
 			continue
 		}
 		fi := FileInfo{Path: rel, IsDir: info.IsDir()}
 		if !fi.IsDir {
 			if !info.Mode().IsRegular() {
+				skipped = append(skipped, rel)
 				continue
 			}
 			fi.Size = info.Size()
@@ -184,7 +201,7 @@ func (l *Local) List(_ context.Context, p string) ([]FileInfo, error) {
 		out = append(out, fi)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out, nil
+	return out, skipped, nil
 }
 
 // Delete removes a file or tree. A symlink is removed itself, never followed.

@@ -224,6 +224,18 @@ func (c *ArtifactCopier) copyDir(ctx context.Context, src artifacts.Repository, 
 	if err != nil {
 		return AsProblem(joinURI(from, rel), err)
 	}
+	if u, ok := src.(interface {
+		Unlisted(context.Context, string) ([]string, error)
+	}); ok {
+		skipped, err := u.Unlisted(ctx, srcDir)
+		if err != nil {
+			return AsProblem(joinURI(from, rel), err)
+		}
+		if len(skipped) > 0 {
+			return AsProblem(joinURI(from, artifacts.Join(rel, childName(srcDir, skipped[0]))),
+				errors.New("not a regular file inside the artifact root (a symlink out of it, or a device, socket or pipe): not copied"))
+		}
+	}
 	have := map[string]int64{}
 	if dst != nil {
 		dstInfos, err := dst.List(ctx, artifacts.Join(dstPrefix, rel))

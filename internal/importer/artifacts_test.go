@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -255,38 +256,66 @@ func TestArtifactsBetweenProxies(t *testing.T) {
 	}
 }
 
-// TestArtifactsBadName: a file name the artifact routes would refuse is
-// reported with its path; Stop stops, Skip goes on and the sides differ.
-func TestArtifactsBadName(t *testing.T) {
-	dir := t.TempDir()
-	writeMlruns(t, filepath.Join(dir, "mlruns"))
-	src := openFile(t, filepath.Join(dir, "mlruns"))
-	var id string
-	for id = range runArtifacts(t, src) {
-		break
-	}
-	r, _ := src.ReadRun(context.Background(), id)
-	bad := filepath.Join(strings.TrimPrefix(r.Info.ArtifactURI, "file://"), "a#b.txt")
-	if err := os.WriteFile(bad, []byte("x"), 0o644); err != nil {
+// TestArtifactsBadEntries: a file name the artifact routes would refuse, and
+// a symlink leading out of the artifact root, are reported with their path
+// (never dropped silently, never followed); Stop stops, Skip goes on and the
+// sides differ.
+func TestArtifactsBadEntries(t *testing.T) {
+	outside := filepath.Join(t.TempDir(), "secret.txt")
+	if err := os.WriteFile(outside, []byte("outside the root"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, onErr := range []importer.OnError{importer.Stop, importer.Skip} {
-		dst := openSQL(t, "sqlite:///"+filepath.Join(t.TempDir(), "a.db"))
-		copier := &importer.ArtifactCopier{Root: filepath.Join(t.TempDir(), "arts")}
-		sum, err := importer.Import(context.Background(), src, dst, importer.Options{Artifacts: copier, OnError: onErr})
-		var p *importer.Problem
-		switch {
-		case onErr == importer.Stop && !errors.As(err, &p):
-			t.Fatalf("stop: err = %v, want a problem", err)
-		case onErr == importer.Skip && (err != nil || sum.Match() || len(sum.Problems) != 1 || !errors.As(sum.Problems[0], &p)):
-			t.Fatalf("skip: err = %v, match = %v, problems = %v", err, sum.Match(), sum.Problems)
-		}
-		if n := int64(len(allRunIDs(t, src))); onErr == importer.Skip && sum.Written.Runs != n {
-			t.Errorf("skip wrote %d runs, want all %d: an artifact problem does not drop the run's data", sum.Written.Runs, n)
-		}
-		if !strings.HasSuffix(p.Path, "/a#b.txt") {
-			t.Errorf("problem path %q does not name the file", p.Path)
-		}
+	tests := []struct {
+		name  string
+		entry string
+		make  func(path string) error
+	}{
+		{"unsafe name", "a#b.txt", func(p string) error { return os.WriteFile(p, []byte("x"), 0o644) }},
+		{"symlink out of the root", "link.txt", func(p string) error { return os.Symlink(outside, p) }},
+		{"dangling symlink", "gone.txt", func(p string) error { return os.Symlink(filepath.Join(t.TempDir(), "nothing"), p) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeMlruns(t, filepath.Join(dir, "mlruns"))
+			src := openFile(t, filepath.Join(dir, "mlruns"))
+			var id string
+			for id = range runArtifacts(t, src) {
+				break
+			}
+			r, _ := src.ReadRun(context.Background(), id)
+			if err := tt.make(filepath.Join(strings.TrimPrefix(r.Info.ArtifactURI, "file://"), tt.entry)); err != nil {
+				t.Fatal(err)
+			}
+			for _, onErr := range []importer.OnError{importer.Stop, importer.Skip} {
+				dst := openSQL(t, "sqlite:///"+filepath.Join(t.TempDir(), "a.db"))
+				arts := filepath.Join(t.TempDir(), "arts")
+				copier := &importer.ArtifactCopier{Root: arts}
+				sum, err := importer.Import(context.Background(), src, dst, importer.Options{Artifacts: copier, OnError: onErr})
+				var p *importer.Problem
+				switch {
+				case onErr == importer.Stop && !errors.As(err, &p):
+					t.Fatalf("stop: err = %v, want a problem", err)
+				case onErr == importer.Skip && (err != nil || sum.Match() || len(sum.Problems) != 1 || !errors.As(sum.Problems[0], &p)):
+					t.Fatalf("skip: err = %v, match = %v, problems = %v", err, sum.Match(), sum.Problems)
+				}
+				if n := int64(len(allRunIDs(t, src))); onErr == importer.Skip && sum.Written.Runs != n {
+					t.Errorf("skip wrote %d runs, want all %d: an artifact problem does not drop the run's data", sum.Written.Runs, n)
+				}
+				if !strings.HasSuffix(p.Path, "/"+tt.entry) {
+					t.Errorf("problem path %q does not name %s", p.Path, tt.entry)
+				}
+				// Nothing from outside the root reached the target.
+				_ = filepath.WalkDir(arts, func(path string, d fs.DirEntry, err error) error {
+					if err == nil && !d.IsDir() {
+						if b, _ := os.ReadFile(path); string(b) == "outside the root" {
+							t.Errorf("%s holds the file from outside the source root", path)
+						}
+					}
+					return nil
+				})
+			}
+		})
 	}
 }
 
