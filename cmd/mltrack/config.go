@@ -1,12 +1,17 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +47,12 @@ type Config struct {
 	// HistoryCacheWarm fills the history cache with recent runs' charts in
 	// the background after start-up (decision 0007).
 	HistoryCacheWarm bool
+	// HistoryCacheFile is where the history cache is saved at a graceful
+	// shutdown and loaded from at start (decision 0007); empty: nowhere.
+	HistoryCacheFile string
+	// HistoryCacheFileOff says why there is no snapshot file when the
+	// default could not be resolved; serve logs it.
+	HistoryCacheFileOff string
 }
 
 const (
@@ -117,6 +128,9 @@ func parseServerConfig(name string, args []string, getenv func(string) string, s
 	warm, warmErr := envBool("MLTRACK_HISTORY_CACHE_WARM", env("MLTRACK_HISTORY_CACHE_WARM", "true"))
 	fs.BoolVar(&c.HistoryCacheWarm, "history-cache-warm", warm,
 		"after start-up, read the charts of the most recent runs into the history cache in the background (env MLTRACK_HISTORY_CACHE_WARM)")
+	fs.StringVar(&c.HistoryCacheFile, "history-cache-file", getenv("MLTRACK_HISTORY_CACHE_FILE"),
+		"where the history cache is saved at shutdown and loaded from at start, '' to turn that off "+
+			"(default <user cache dir>/mltrack/history-<backend hash>.cache; env MLTRACK_HISTORY_CACHE_FILE)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let in-flight requests finish on SIGINT/SIGTERM")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: mltrack %s [flags]\n\nRun the MLflow-compatible tracking server.\n\nFlags:\n", name)
@@ -171,6 +185,19 @@ func parseServerConfig(name string, args []string, getenv func(string) string, s
 	c.LogLevel = lvl
 	if c.HistoryCacheMB, err = strconv.Atoi(historyCache); err != nil || c.HistoryCacheMB < 0 {
 		return c, fmt.Errorf("--history-cache-mb=%q: use a whole number of MiB, 0 to turn the cache off", historyCache)
+	}
+	fileSet := getenv("MLTRACK_HISTORY_CACHE_FILE") != ""
+	fs.Visit(func(f *flag.Flag) { fileSet = fileSet || f.Name == "history-cache-file" })
+	switch {
+	case c.HistoryCacheMB == 0:
+		c.HistoryCacheFile = ""
+	case !fileSet:
+		dir, err := userCacheDir(getenv)
+		if err != nil {
+			c.HistoryCacheFileOff = err.Error()
+			break
+		}
+		c.HistoryCacheFile = filepath.Join(dir, "mltrack", "history-"+backendID(c.BackendStoreURI)+".cache")
 	}
 	return c, c.validate()
 }
@@ -233,6 +260,55 @@ func (c Config) validate() error {
 		return fmt.Errorf("--backend-store-uri: %w", err)
 	}
 	return nil
+}
+
+// backendID names a backend store in history cache snapshots and their
+// default file name without revealing its URI: a hash of it, password
+// removed (so rotating one keeps the snapshot). Two spellings of one store
+// get two names: a snapshot is then only not found, never misapplied.
+func backendID(uri string) string {
+	if u, err := url.Parse(uri); err == nil && u.Scheme != "" {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.User(u.User.Username())
+		}
+		if q := u.Query(); q.Has("password") {
+			q.Del("password")
+			u.RawQuery = q.Encode()
+		}
+		uri = u.String()
+	}
+	sum := sha256.Sum256([]byte(uri))
+	return hex.EncodeToString(sum[:8])
+}
+
+// userCacheDir is os.UserCacheDir reading the environment through getenv,
+// so tests never resolve the real user's directory.
+func userCacheDir(getenv func(string) string) (string, error) {
+	var dir string
+	switch runtime.GOOS {
+	case "windows":
+		dir = getenv("LocalAppData")
+	case "darwin", "ios":
+		if h := getenv("HOME"); h != "" {
+			dir = filepath.Join(h, "Library", "Caches")
+		}
+	case "plan9":
+		if h := getenv("home"); h != "" {
+			dir = filepath.Join(h, "lib", "cache")
+		}
+	default:
+		dir = getenv("XDG_CACHE_HOME")
+		if dir != "" && !filepath.IsAbs(dir) {
+			return "", fmt.Errorf("XDG_CACHE_HOME=%q is not an absolute path", dir)
+		}
+		if h := getenv("HOME"); dir == "" && h != "" {
+			dir = filepath.Join(h, ".cache")
+		}
+	}
+	if dir == "" {
+		return "", errors.New("no user cache directory: neither XDG_CACHE_HOME nor HOME is set")
+	}
+	return dir, nil
 }
 
 // listenAddr is host:port, with IPv6 literals bracketed.

@@ -102,6 +102,27 @@ func TestServerConfig(t *testing.T) {
 			check: func(t *testing.T, c Config) { wantWarm(t, c, false) }},
 		{name: "history cache warm flag beats env", args: []string{"--history-cache-warm"}, env: map[string]string{"MLTRACK_HISTORY_CACHE_WARM": "0"},
 			check: func(t *testing.T, c Config) { wantWarm(t, c, true) }},
+		{name: "history cache file under XDG_CACHE_HOME", args: []string{"--backend-store-uri", "sqlite:////tmp/x.db"},
+			env: map[string]string{"XDG_CACHE_HOME": "/xdg", "HOME": "/home/u"},
+			check: func(t *testing.T, c Config) {
+				wantCacheFile(t, c, "/xdg/mltrack/history-"+backendID("sqlite:////tmp/x.db")+".cache", false)
+			}},
+		{name: "history cache file under HOME", env: map[string]string{"HOME": "/home/u"}, check: func(t *testing.T, c Config) {
+			wantCacheFile(t, c, "/home/u/.cache/mltrack/history-"+backendID("sqlite:///mlflow.db")+".cache", false)
+		}},
+		{name: "history cache file without a cache dir", check: func(t *testing.T, c Config) { wantCacheFile(t, c, "", true) }},
+		{name: "history cache file relative XDG", env: map[string]string{"XDG_CACHE_HOME": "cache"},
+			check: func(t *testing.T, c Config) { wantCacheFile(t, c, "", true) }},
+		{name: "history cache file env", env: map[string]string{"MLTRACK_HISTORY_CACHE_FILE": "/s/h.cache", "HOME": "/home/u"},
+			check: func(t *testing.T, c Config) { wantCacheFile(t, c, "/s/h.cache", false) }},
+		{name: "history cache file flag beats env", args: []string{"--history-cache-file", "/f/h.cache"},
+			env:   map[string]string{"MLTRACK_HISTORY_CACHE_FILE": "/s/h.cache"},
+			check: func(t *testing.T, c Config) { wantCacheFile(t, c, "/f/h.cache", false) }},
+		{name: "history cache file empty flag turns it off", args: []string{"--history-cache-file", ""},
+			env:   map[string]string{"MLTRACK_HISTORY_CACHE_FILE": "/s/h.cache", "HOME": "/home/u"},
+			check: func(t *testing.T, c Config) { wantCacheFile(t, c, "", false) }},
+		{name: "history cache file off with the cache", args: []string{"--history-cache-mb", "0", "--history-cache-file", "/f/h.cache"},
+			check: func(t *testing.T, c Config) { wantCacheFile(t, c, "", false) }},
 		{name: "history cache warm env not a boolean", env: map[string]string{"MLTRACK_HISTORY_CACHE_WARM": "sometimes"},
 			wantErr: `MLTRACK_HISTORY_CACHE_WARM="sometimes" is not a boolean`},
 	}
@@ -120,6 +141,34 @@ func TestServerConfig(t *testing.T) {
 			}
 			tt.check(t, c)
 		})
+	}
+}
+
+func wantCacheFile(t *testing.T, c Config, path string, off bool) {
+	t.Helper()
+	if c.HistoryCacheFile != path || (c.HistoryCacheFileOff != "") != off {
+		t.Errorf("history cache file %q (off: %q), want %q (off: %v)", c.HistoryCacheFile, c.HistoryCacheFileOff, path, off)
+	}
+}
+
+// A snapshot's backend name hides the password, ignores it, and tells
+// stores apart.
+func TestBackendID(t *testing.T) {
+	tests := []struct {
+		a, b string
+		same bool
+	}{
+		{"postgresql://u:secret@h/db", "postgresql://u:other@h/db", true},
+		{"postgresql://u@h/db?password=secret&sslmode=disable", "postgresql://u@h/db?sslmode=disable", true},
+		{"postgresql://u:secret@h/db", "postgresql://u:secret@h/db2", false},
+		{"sqlite:////tmp/a.db", "sqlite:////tmp/b.db", false},
+		{"./mlruns", "./mlruns", true},
+	}
+	for _, tt := range tests {
+		a, b := backendID(tt.a), backendID(tt.b)
+		if (a == b) != tt.same || len(a) != 16 || strings.Contains(a, "secret") {
+			t.Errorf("backendID(%q) = %s, backendID(%q) = %s, want same: %v", tt.a, a, tt.b, b, tt.same)
+		}
 	}
 }
 

@@ -7,11 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -132,20 +134,71 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Write
 		Artifacts: repo, ArtifactsOnly: cfg.ArtifactsOnly,
 	})
 	fmt.Fprintf(stdout, "mltrack %s listening on http://%s%s/\n", version, ln.Addr(), cfg.StaticPrefix)
+	// Loaded before serving (connections wait in the listen backlog), so
+	// the first chart after a restart finds it, and before the warm-up,
+	// which then skips what it holds.
+	backend := backendID(cfg.BackendStoreURI)
+	loadHistorySnapshot(cfg, svc, backend, logger)
+	stopWarm := func() {}
 	if cfg.HistoryCacheWarm {
-		// Stopped and waited for before the store closes (defers run last
-		// first); it logs its own outcome.
-		warmCtx, stopWarm := context.WithCancel(ctx)
+		warmCtx, cancel := context.WithCancel(ctx)
 		warmed := make(chan struct{})
 		go func() {
 			defer close(warmed)
 			_, _ = svc.WarmHistoryCache(warmCtx)
 		}()
-		defer func() { stopWarm(); <-warmed }()
+		// Stopped and waited for before the snapshot and before the store
+		// closes; it logs its own outcome.
+		stopWarm = sync.OnceFunc(func() { cancel(); <-warmed })
+		defer stopWarm()
 	}
 	err = srv.Serve(ctx, ln, cfg.ShutdownTimeout)
 	logger.Info("shut down")
+	stopWarm()
+	if err == nil {
+		saveHistorySnapshot(cfg, svc, backend, logger)
+	}
 	return err
+}
+
+// loadHistorySnapshot fills the history cache from the snapshot the last
+// graceful shutdown wrote. A missing, foreign or damaged file costs one log
+// line, never the start.
+func loadHistorySnapshot(cfg Config, svc *tracking.Service, backend string, logger *slog.Logger) {
+	switch {
+	case !svc.HasHistoryCache():
+		return
+	case cfg.HistoryCacheFileOff != "":
+		logger.Warn("history cache snapshots off", "reason", cfg.HistoryCacheFileOff)
+		return
+	case cfg.HistoryCacheFile == "":
+		return
+	}
+	rep, err := svc.LoadHistoryCache(cfg.HistoryCacheFile, backend)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		logger.Info("no history cache snapshot", "file", cfg.HistoryCacheFile)
+	case err != nil:
+		logger.Warn("history cache snapshot ignored", "file", cfg.HistoryCacheFile, "error", err)
+	default:
+		logger.Info("history cache snapshot loaded", "file", cfg.HistoryCacheFile, "series", rep.Series,
+			"mib", fmt.Sprintf("%.1f", float64(rep.Bytes)/(1<<20)), "skipped", rep.Skipped, "elapsed", rep.Elapsed.Round(time.Millisecond))
+	}
+}
+
+// saveHistorySnapshot writes the history cache for the next start, once
+// requests have drained and the warm-up has stopped.
+func saveHistorySnapshot(cfg Config, svc *tracking.Service, backend string, logger *slog.Logger) {
+	if cfg.HistoryCacheFile == "" || !svc.HasHistoryCache() {
+		return
+	}
+	rep, err := svc.SaveHistoryCache(cfg.HistoryCacheFile, backend)
+	if err != nil {
+		logger.Warn("history cache snapshot not saved", "file", cfg.HistoryCacheFile, "error", err)
+		return
+	}
+	logger.Info("history cache snapshot saved", "file", cfg.HistoryCacheFile, "series", rep.Series,
+		"mib", fmt.Sprintf("%.1f", float64(rep.Bytes)/(1<<20)), "elapsed", rep.Elapsed.Round(time.Millisecond))
 }
 
 // openArtifacts opens the proxy's destination: s3://bucket/prefix or a
