@@ -11,6 +11,10 @@
 #   more fresh servers with the warm-up on (the default): one navigated to at once, while it warms
 #   ($OUT_DIR/perf-during-warmup.json), and one navigated to after its "history cache warmed" log
 #   line ($OUT_DIR/perf-after-warmup.json); the warm-up's log lines go to $OUT_DIR/perf-warmup.log.
+#   Then, unless NO_SNAPSHOT=1 too, a restart: a server warms up, is stopped with SIGTERM (it saves
+#   its history cache to $OUT_DIR/perf-history.cache), is started again (it loads the snapshot) and
+#   navigated to at once ($OUT_DIR/perf-after-restart.json; log lines in perf-warmup.log).
+#   Every other server runs with --history-cache-file '': no snapshot is read or written.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -43,7 +47,7 @@ wait_warm() {
 }
 export BASE_URL="http://127.0.0.1:$PORT/mlflow/" CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 
-start_server "$OUT_DIR/perf-server.log" --log-level warn --history-cache-warm=false
+start_server "$OUT_DIR/perf-server.log" --log-level warn --history-cache-warm=false --history-cache-file ''
 echo "== load before: $(uptime)"
 (cd "$HERE" && node perf.mjs)
 echo "== load after: $(uptime)"
@@ -51,14 +55,14 @@ stop_server
 if [[ -z "${SKIP_CHART:-}" && -z "${FILL_ONLY:-}" && -z "${NO_WARMUP:-}" ]]; then
   : >"$OUT_DIR/perf-warmup.log"
   echo "== warm-up, navigated at once: $(uptime)"
-  start_server "$OUT_DIR/perf-server-during.log" --log-level info
+  start_server "$OUT_DIR/perf-server-during.log" --log-level info --history-cache-file ''
   (cd "$HERE" && SKIP_FILL=1 SKIP_TABLE=1 CHART_NAVS=1 RESULT_FILE=perf-during-warmup.json node perf.mjs) >/dev/null
   wait_warm "$OUT_DIR/perf-server-during.log"
   node -e 'const r = require(process.argv[1]); console.log(`first chart during warm-up: ${(r.chartCold.drawnMs / 1000).toFixed(2)} s`)' "$OUT_DIR/perf-during-warmup.json"
   stop_server
   echo "== warm-up, navigated after it: $(uptime)"
   t0=$(date +%s.%N)
-  start_server "$OUT_DIR/perf-server-after.log" --log-level info
+  start_server "$OUT_DIR/perf-server-after.log" --log-level info --history-cache-file ''
   wait_warm "$OUT_DIR/perf-server-after.log"
   echo "server start to warm-up logged: $(echo "$(date +%s.%N) - $t0" | bc) s" | tee -a "$OUT_DIR/perf-warmup.log"
   echo "server RSS after warm-up: $(( $(ps -o rss= -p "$PID") / 1024 )) MiB" | tee -a "$OUT_DIR/perf-warmup.log"
@@ -66,4 +70,23 @@ if [[ -z "${SKIP_CHART:-}" && -z "${FILL_ONLY:-}" && -z "${NO_WARMUP:-}" ]]; the
   node -e 'const r = require(process.argv[1]); console.log(`first chart after warm-up: ${(r.chartCold.drawnMs / 1000).toFixed(2)} s`)' "$OUT_DIR/perf-after-warmup.json"
   stop_server
   echo "== load after warm-up runs: $(uptime)"
+  if [[ -z "${NO_SNAPSHOT:-}" ]]; then
+    snap="$OUT_DIR/perf-history.cache"
+    rm -f "$snap"
+    echo "== restart from a snapshot: $(uptime)"
+    start_server "$OUT_DIR/perf-server-snapshot1.log" --log-level info --history-cache-file "$snap"
+    wait_warm "$OUT_DIR/perf-server-snapshot1.log" >/dev/null
+    stop_server
+    grep 'history cache snapshot' "$OUT_DIR/perf-server-snapshot1.log" | tee -a "$OUT_DIR/perf-warmup.log"
+    ls -l "$snap" | tee -a "$OUT_DIR/perf-warmup.log"
+    t0=$(date +%s.%N)
+    start_server "$OUT_DIR/perf-server-snapshot2.log" --log-level info --history-cache-file "$snap"
+    echo "server start to health answered: $(echo "$(date +%s.%N) - $t0" | bc) s" | tee -a "$OUT_DIR/perf-warmup.log"
+    (cd "$HERE" && SKIP_FILL=1 SKIP_TABLE=1 CHART_NAVS=1 RESULT_FILE=perf-after-restart.json node perf.mjs) >/dev/null
+    grep 'history cache' "$OUT_DIR/perf-server-snapshot2.log" | tee -a "$OUT_DIR/perf-warmup.log"
+    node -e 'const r = require(process.argv[1]); console.log(`first chart after a restart from a snapshot: ${(r.chartCold.drawnMs / 1000).toFixed(2)} s`)' "$OUT_DIR/perf-after-restart.json"
+    stop_server
+    rm -f "$snap"
+    echo "== load after the restart run: $(uptime)"
+  fi
 fi
