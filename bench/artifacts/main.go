@@ -175,7 +175,8 @@ func startServer(log *slog.Logger, bin, ports string) (*server, error) {
 	s := &server{dir: dir, url: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	s.cmd = exec.Command(bin, "server", "--host", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--backend-store-uri", "sqlite:///"+filepath.Join(dir, "mlflow.db"),
-		"--artifacts-destination", filepath.Join(dir, "mlartifacts"), "--log-level", "warn")
+		"--artifacts-destination", filepath.Join(dir, "mlartifacts"), "--log-level", "warn",
+		"--history-cache-file", "")
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)

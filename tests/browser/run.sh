@@ -84,7 +84,7 @@ if [[ -n "$OWN_SERVER" && "$SUBJECT" == mltrack ]]; then
   # would record the subshell's pid and leave the server running at exit).
   cd "$DATA"
   setsid "$DATA/mltrack" server --backend-store-uri "sqlite:///$DATA/m.db" \
-    --host 127.0.0.1 --port "$UI_PORT" --static-prefix /mlflow >"$OUT_DIR/mltrack-server.log" 2>&1 &
+    --host 127.0.0.1 --port "$UI_PORT" --static-prefix /mlflow --history-cache-file '' >"$OUT_DIR/mltrack-server.log" 2>&1 &
   MLTRACK_PID=$!
   PIDS+=("$MLTRACK_PID")
   cd "$ROOT"

@@ -94,6 +94,9 @@ class Server:
                 "--host", "127.0.0.1", "--port", str(self.port),
                 # The same artifact layout as the oracle's.
                 "--artifacts-destination", self.artifacts_dest(),
+                # No chart-cache snapshot in the user's cache directory for
+                # a throwaway database.
+                "--history-cache-file", "",
                 *extra,
             ]
         raise ValueError(self.kind)
