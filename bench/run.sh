@@ -156,7 +156,7 @@ if [[ -x "$MLFLOW_VENV/bin/mlflow" ]]; then
 	port=$(free_port "$PORT_START")
 	if start_server mlflow "$port" "$MLFLOW_VENV/bin/mlflow" server \
 		--backend-store-uri "sqlite:///$work/mlflow.db" --default-artifact-root "$work/mlflow-artifacts" \
-		--host 127.0.0.1 --port "$port"; then
+		--host 127.0.0.1 --port "$port" --history-cache-file ''; then
 		load_against mlflow "$port" "$RUNS_COMMON"
 		sdk_against mlflow "$port" $((SDK_POINTS / 10))
 		stop_server
@@ -177,7 +177,7 @@ if [[ -n "$mltrack" ]]; then
 	port=$(free_port "$PORT_START")
 	if start_server mltrack "$port" "$mltrack" server \
 		--backend-store-uri "sqlite:///$work/mltrack.db" --default-artifact-root "$work/mltrack-artifacts" \
-		--host 127.0.0.1 --port "$port"; then
+		--host 127.0.0.1 --port "$port" --history-cache-file ''; then
 		load_against mltrack "$port" "$RUNS_COMMON,$RUNS_MLTRACK"
 		sdk_against mltrack "$port" "$SDK_POINTS"
 		stop_server

@@ -125,7 +125,7 @@ func (s *suite) startLive() ([]liveServer, error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("building mltrack: %v\n%s", err, out)
 	}
-	url, stop, err := startServer(s.tmp, "mltrack-sqlite", bin, "server", "--backend-store-uri", "sqlite:///"+filepath.Join(s.tmp, "x.db"))
+	url, stop, err := startServer(s.tmp, "mltrack-sqlite", bin, "server", "--history-cache-file", "", "--backend-store-uri", "sqlite:///"+filepath.Join(s.tmp, "x.db"))
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +142,7 @@ func (s *suite) startLive() ([]liveServer, error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	s.onExit(drop)
-	url, stop, err = startServer(s.tmp, "mltrack-postgres", bin, "server", "--backend-store-uri", dbURI)
+	url, stop, err = startServer(s.tmp, "mltrack-postgres", bin, "server", "--history-cache-file", "", "--backend-store-uri", dbURI)
 	if err != nil {
 		return nil, err
 	}
