@@ -280,38 +280,13 @@ func diffRun(src, dst *Run, targetExp, artifactURI string) (RunWrite, bool, erro
 		}
 		sortMetrics(w.Latest)
 	}
-	inputs := map[string]bool{}
-	for _, d := range dst.Inputs {
-		inputs[datasetKey(d)] = true
-	}
-	for _, d := range src.Inputs {
-		if !inputs[datasetKey(d)] {
-			w.Inputs = append(w.Inputs, d)
-			changed = true
-		}
-	}
-	// A model is linked to a run once per direction (the SQL schema's key).
-	used := map[string]bool{}
-	for _, m := range dst.ModelInputs {
-		used[m.ModelID] = true
-	}
-	for _, m := range src.ModelInputs {
-		if !used[m.ModelID] {
-			used[m.ModelID] = true
-			w.ModelInputs = append(w.ModelInputs, m)
-			changed = true
-		}
-	}
-	produced := map[string]bool{}
-	for _, m := range dst.ModelOutputs {
-		produced[m.ModelID] = true
-	}
-	for _, m := range src.ModelOutputs {
-		if !produced[m.ModelID] {
-			produced[m.ModelID] = true
-			w.ModelOutputs = append(w.ModelOutputs, m)
-			changed = true
-		}
+	// Inputs and model links are keyed as the SQL schema keys them: a dataset
+	// by name and digest, a model once per direction.
+	w.Inputs = missing(dst.Inputs, src.Inputs, datasetKey)
+	w.ModelInputs = missing(dst.ModelInputs, src.ModelInputs, func(m tracking.ModelInput) string { return m.ModelID })
+	w.ModelOutputs = missing(dst.ModelOutputs, src.ModelOutputs, func(m tracking.ModelOutput) string { return m.ModelID })
+	if len(w.Inputs)+len(w.ModelInputs)+len(w.ModelOutputs) > 0 {
+		changed = true
 	}
 	return w, changed, nil
 }
@@ -405,6 +380,23 @@ func diffModel(src, dst *tracking.LoggedModel, targetExp, artifactURI string) (M
 		changed = true
 	}
 	return w, changed, nil
+}
+
+// missing returns the entries of src whose key is neither in dst nor earlier
+// in src.
+func missing[T any](dst, src []T, key func(T) string) []T {
+	seen := make(map[string]bool, len(dst))
+	for _, x := range dst {
+		seen[key(x)] = true
+	}
+	var out []T
+	for _, x := range src {
+		if k := key(x); !seen[k] {
+			seen[k] = true
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 func sortMetrics(ms []tracking.Metric) {
