@@ -35,6 +35,20 @@ type LatestMetricReader interface {
 	LatestMetrics(ctx context.Context, runIDs []string, key string) (map[string]StepPoint, error)
 }
 
+// MetricStepCounter is an optional Store capability that lets the history
+// cache check what it holds against the store without reading the points:
+// a stored history only grows (MLflow neither updates nor deletes single
+// points, and stores a repeated point once), so when the store counts as
+// many points up to a step as the cache's blocks hold, none was added there.
+// With it, an entry that another process appended to is extended by
+// reading only its last block onwards, and an entry loaded from a snapshot
+// is checked before its first use (docs/decisions/0007, fifth pass).
+type MetricStepCounter interface {
+	// CountMetricSteps returns how many points runID's metric key has with
+	// a step in [lo, hi].
+	CountMetricSteps(ctx context.Context, runID, key string, lo, hi int64) (int64, error)
+}
+
 // DefaultHistoryCacheBytes is the history cache's memory budget when
 // ServiceOptions leaves it zero.
 const DefaultHistoryCacheBytes = 64 << 20
@@ -78,6 +92,10 @@ type historyCache struct {
 	// reading counts chart reads in progress; the start-up warm-up waits
 	// for it to fall to zero before each series (warm.go).
 	reading atomic.Int64
+	// changes counts stored, extended and removed entries; saved is its
+	// value in the last snapshot saved or loaded: the periodic snapshot
+	// (snapshot.go) is written only when they differ.
+	changes, saved uint64
 }
 
 // ownSeries remembers which series' every point this server wrote, so their
@@ -107,6 +125,13 @@ type cacheEntry struct {
 	first, last int64      // smallest and largest step held
 	stamp       stamp
 	bytes       int64
+	// verified is false for an entry loaded from a snapshot until the
+	// store's count of its points matched (verifyOrExtend): the store may
+	// have changed while no server watched it.
+	verified bool
+	// seq is the cache's change count when the entry was stored; a refresh
+	// replaces only the entry it started from.
+	seq uint64
 }
 
 // stamp is the (step, timestamp) of a metric's latest point. The value is
@@ -186,23 +211,63 @@ func (c *historyCache) hadPointsLocked(k cacheKey) {
 	c.own.old[k] = true
 }
 
+// entryState is what lookup found for a series.
+type entryState int
+
+const (
+	entryMissing    entryState = iota // none cached, or dropped as unusable
+	entryFresh                        // its stamp is the store's latest point
+	entryUnverified                   // fresh, but loaded from a snapshot and not yet counted
+	entryStale                        // the store's latest point is newer: extend it
+)
+
 // lookup returns a copy of the entry's header (its blocks below the last
-// block are never written again, see extend) if it is still valid against
-// latest, dropping it otherwise.
-func (c *historyCache) lookup(k cacheKey, latest StepPoint, hasLatest bool) (cacheEntry, bool) {
+// block are never written again, see extend) and how it stands against the
+// store's latest point. An entry the store has points after is kept for
+// verifyOrExtend; one whose latest point is gone or older is dropped.
+func (c *historyCache) lookup(k cacheKey, latest StepPoint, hasLatest bool) (cacheEntry, entryState) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.entries[k]
 	if !ok {
-		return cacheEntry{}, false
+		return cacheEntry{}, entryMissing
 	}
 	e := el.Value.(*cacheEntry)
-	if !hasLatest || stampOf(latest) != e.stamp {
-		c.removeLocked(el)
-		return cacheEntry{}, false
+	switch {
+	case hasLatest && stampOf(latest) == e.stamp:
+		c.lru.MoveToFront(el)
+		if !e.verified {
+			return *e, entryUnverified
+		}
+		return *e, entryFresh
+	case hasLatest && e.stamp.before(stampOf(latest)):
+		return *e, entryStale
 	}
+	c.removeLocked(el)
+	return cacheEntry{}, entryMissing
+}
+
+// replace stores e, a refreshed copy of an entry, if the cached entry is
+// still the one it was copied from and no write touched the series since b
+// started; it reports whether e is now cached.
+func (c *historyCache) replace(b *cacheBuild, e *cacheEntry) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.builds[e.k] == b {
+		delete(c.builds, e.k)
+	}
+	el, ok := c.entries[e.k]
+	if b.dirty || !ok || el.Value.(*cacheEntry).seq != e.seq || e.bytes > c.budget/4 {
+		return false
+	}
+	c.used += e.bytes - el.Value.(*cacheEntry).bytes
+	c.changes++
+	e.seq = c.changes
+	el.Value = e
 	c.lru.MoveToFront(el)
-	return *e, true
+	c.evictLocked()
+	_, ok = c.entries[e.k]
+	return ok
 }
 
 func (c *historyCache) has(k cacheKey) bool {
@@ -225,6 +290,7 @@ func (c *historyCache) removeLocked(el *list.Element) {
 	c.lru.Remove(el)
 	delete(c.entries, e.k)
 	c.used -= e.bytes
+	c.changes++
 }
 
 // startBuild registers a read of k for the cache; finishBuild keeps its
@@ -256,6 +322,8 @@ func (c *historyCache) finishBuild(b *cacheBuild, e *cacheEntry, fill int64) {
 	}
 	if fill > 0 {
 		if _, ok := c.entries[e.k]; !ok && c.used+e.bytes <= min(fill, c.budget) {
+			c.changes++
+			e.seq = c.changes
 			c.entries[e.k] = c.lru.PushBack(e)
 			c.used += e.bytes
 		}
@@ -264,6 +332,8 @@ func (c *historyCache) finishBuild(b *cacheBuild, e *cacheEntry, fill int64) {
 	if el, ok := c.entries[e.k]; ok {
 		c.removeLocked(el)
 	}
+	c.changes++
+	e.seq = c.changes
 	c.entries[e.k] = c.lru.PushFront(e)
 	c.used += e.bytes
 	c.evictLocked()
@@ -341,7 +411,7 @@ func (c *historyCache) startLocked(k cacheKey, ms []Metric) {
 		shift++
 	}
 	e := &cacheEntry{k: k, shift: shift, kMin: first >> shift, maxBlocks: ownCacheBlocks,
-		first: first, last: first - 1, stamp: stamp{math.MinInt64, math.MinInt64}}
+		first: first, last: first - 1, stamp: stamp{math.MinInt64, math.MinInt64}, verified: true}
 	el := c.lru.PushFront(e)
 	c.entries[k] = el
 	if !c.extendLocked(el, ms) {
@@ -425,6 +495,8 @@ func (c *historyCache) extendLocked(el *list.Element, ms []Metric) bool {
 	// Blocks before the old last step's block are not touched, so readers
 	// holding the old slice header (lookup) see them unchanged.
 	e.blocks, e.stamp, e.last = blocks, newStamp, last
+	c.changes++
+	e.seq = c.changes
 	c.used -= e.bytes
 	e.bytes = entryOverhead + int64(cap(blocks))*blockBytes
 	c.used += e.bytes
@@ -544,7 +616,18 @@ func (s *Service) downsampleRun(ctx context.Context, sc MetricStepScanner, runID
 	k := cacheKey{runID, q.key}
 	latest, hasLatest := q.latest[runID]
 	if q.stamped {
-		if e, ok := s.histCache.lookup(k, latest, hasLatest); ok {
+		e, state := s.histCache.lookup(k, latest, hasLatest)
+		if (state == entryStale || state == entryUnverified) && q.whole {
+			// Only a whole-history read pays for bringing an entry up to date.
+			ne, err := s.verifyOrExtend(ctx, sc, e, state, latest, first, last)
+			if err != nil {
+				return nil, err
+			}
+			if ne != nil {
+				e, state = *ne, entryFresh
+			}
+		}
+		if state == entryFresh {
 			env := newEnvelope(first, last, q.maxPoints)
 			done, err := s.fromCache(ctx, sc, e, env, runID, q.key, first, last)
 			if err != nil || done {
@@ -568,7 +651,7 @@ func (s *Service) downsampleRun(ctx context.Context, sc MetricStepScanner, runID
 	// Appends later coarsen it rather than let it outgrow what it was built
 	// with (or what an entry from writes may hold).
 	e := &cacheEntry{k: k, shift: shift, kMin: first >> shift, blocks: make([]extremes, blocks),
-		maxBlocks: max(ownCacheBlocks, int(blocks)), first: first, last: last, stamp: stampOf(latest)}
+		maxBlocks: max(ownCacheBlocks, int(blocks)), first: first, last: last, stamp: stampOf(latest), verified: true}
 	e.bytes = entryOverhead + int64(len(e.blocks))*blockBytes
 	err = sc.ScanMetricSteps(ctx, runID, q.key, first, last, func(p StepPoint) error {
 		e.blocks[(p.Step>>shift)-e.kMin].add(p)
@@ -581,6 +664,82 @@ func (s *Service) downsampleRun(ctx context.Context, sc MetricStepScanner, runID
 	}
 	s.histCache.finishBuild(b, e, q.fill)
 	return env.points(), nil
+}
+
+// verifyOrExtend brings entry e up to date with the store without reading
+// all of its points, when the store can count them (MetricStepCounter):
+//   - an unverified entry (from a snapshot) whose stamp matches is kept if
+//     the store holds exactly as many points as its blocks do;
+//   - a stale one (the store's latest point is newer: another process
+//     appended, or this server did before a crash) is kept up to the start
+//     of its last block if the store holds as many points before that step
+//     as the blocks before it do, and the rest, from that step to last, is
+//     read again.
+//
+// first and last are the store's step bounds, read after latest. It returns
+// the entry now cached, or nil when the entry was dropped (the counts
+// differ: points were added among the steps it holds) or could not be kept;
+// the caller then reads the whole history.
+func (s *Service) verifyOrExtend(ctx context.Context, sc MetricStepScanner, e cacheEntry, state entryState, latest StepPoint, first, last int64) (*cacheEntry, error) {
+	c := s.histCache
+	counter, ok := s.store.(MetricStepCounter)
+	if !ok || first < e.first || last < e.last {
+		c.drop(e.k) // points before it, or fewer than it holds: read it whole
+		return nil, nil
+	}
+	b := c.startBuild(e.k)
+	ne := e
+	ne.verified = true
+	ne.stamp = stampOf(latest)
+	upTo := int64(math.MaxInt64) // count every point
+	kept := len(e.blocks)
+	if state == entryStale {
+		tail := (e.last >> e.shift) << e.shift // the last block's first step
+		upTo = tail - 1
+		kept = int((e.last >> e.shift) - e.kMin)
+	}
+	var want int64
+	for _, bl := range e.blocks[:kept] {
+		want += int64(bl.count)
+	}
+	got, err := counter.CountMetricSteps(ctx, e.k.run, e.k.key, math.MinInt64, upTo)
+	if err != nil {
+		c.abandonBuild(e.k, b)
+		return nil, err
+	}
+	if got != want {
+		c.abandonBuild(e.k, b)
+		c.drop(e.k)
+		return nil, nil
+	}
+	if state == entryStale {
+		// Blocks before the last one are shared with readers: copy them.
+		ne.blocks = append(make([]extremes, 0, kept+1), e.blocks[:kept]...)
+		ne.last = upTo
+		if !c.coarsenLocked(&ne, last) { // ne is not in the cache yet: no lock needed
+			c.abandonBuild(e.k, b)
+			c.drop(e.k)
+			return nil, nil
+		}
+		err := sc.ScanMetricSteps(ctx, e.k.run, e.k.key, upTo+1, last, func(p StepPoint) error {
+			i := int((p.Step >> ne.shift) - ne.kMin)
+			for len(ne.blocks) <= i {
+				ne.blocks = append(ne.blocks, extremes{})
+			}
+			ne.blocks[i].add(p)
+			return nil
+		})
+		if err != nil {
+			c.abandonBuild(e.k, b)
+			return nil, err
+		}
+		ne.last = last
+		ne.bytes = entryOverhead + int64(cap(ne.blocks))*blockBytes
+	}
+	if !c.replace(b, &ne) {
+		return nil, nil
+	}
+	return &ne, nil
 }
 
 // fromCache answers from a cached history when its blocks fit the request's

@@ -45,7 +45,9 @@ func logInBatches(t *testing.T, svc *Service, id string, ms []Metric, size int) 
 // first read goes to the store, and every answer stays exact.
 func TestRollupStartsFromOwnWrites(t *testing.T) {
 	wave := func(s int64) float64 { return math.Sin(float64(s)/40) + float64(s%7919)/7918 }
-	const warm, cold = 2 * 16, 100_000 // scanned by a read from memory (edge blocks), by a full read
+	// Points scanned by a read from memory (edge blocks), by one that
+	// extends the entry (its last block onwards, and edge blocks), by a full read.
+	const warm, tail, cold = 2 * 16, 4 * 16, 100_000
 	tests := []struct {
 		name string
 		// write logs the run's history and returns its id.
@@ -90,7 +92,7 @@ func TestRollupStartsFromOwnWrites(t *testing.T) {
 			logInBatches(t, svc, id, denseMetrics("loss", 0, 49_999, wave), 1000)
 			s.write(id, denseMetrics("loss", 50_000, 50_010, wave))
 			return id
-		}, cold},
+		}, tail},
 		{"a write whose answer was lost", func(t *testing.T, svc *Service, s *createdRuns) string {
 			id := mustCreate(t, svc)
 			logInBatches(t, svc, id, denseMetrics("loss", 0, 49_999, wave), 1000)
@@ -119,6 +121,9 @@ func TestRollupStartsFromOwnWrites(t *testing.T) {
 			n := s.takeScanned()
 			if tt.scanned == warm && n > warm {
 				t.Fatalf("first read scanned %d points, want edge blocks only (the cache was built from writes)", n)
+			}
+			if tt.scanned == tail && n > tail {
+				t.Fatalf("first read scanned %d points, want the last block onwards only", n)
 			}
 			if tt.scanned == cold && n < 49_000 {
 				t.Fatalf("first read scanned %d points, want a full read (the writes were not all seen)", n)

@@ -20,6 +20,7 @@ type historyStore struct {
 	stored  map[cacheKey]map[StepPoint]bool // identity of stored points (pointID)
 	latest  map[cacheKey]StepPoint
 	scanned int // points handed to ScanMetricSteps callbacks
+	counted int // CountMetricSteps calls
 	rng     *rand.Rand
 }
 
@@ -114,6 +115,19 @@ func (h *historyStore) ScanMetricSteps(ctx context.Context, runID, key string, l
 		}
 	}
 	return nil
+}
+
+func (h *historyStore) CountMetricSteps(ctx context.Context, runID, key string, lo, hi int64) (int64, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var n int64
+	for _, p := range h.points[cacheKey{runID, key}] {
+		if p.Step >= lo && p.Step <= hi {
+			n++
+		}
+	}
+	h.counted++
+	return n, nil
 }
 
 func (h *historyStore) LatestMetrics(ctx context.Context, runIDs []string, key string) (map[string]StepPoint, error) {
@@ -283,20 +297,36 @@ func TestRollupSeesOtherWriters(t *testing.T) {
 	tests := []struct {
 		name string
 		ms   []Metric
+		// reread: the whole history is read again; otherwise only the
+		// cached entry's last block onwards (at most a few hundred points).
+		reread bool
 	}{
-		// A newer point changes the latest point.
-		{"append", []Metric{{Key: "loss", Step: 30_500, Timestamp: 1, Value: 1e9}}},
-		{"same step, later time", []Metric{{Key: "loss", Step: 30_500, Timestamp: 2, Value: -1e9}}},
+		// A newer point changes the latest point: the entry is extended.
+		{"append", []Metric{{Key: "loss", Step: 30_500, Timestamp: 1, Value: 1e9}}, false},
+		{"same step, later time", []Metric{{Key: "loss", Step: 30_500, Timestamp: 2, Value: -1e9}}, false},
+		{"appends far away", denseMetrics("loss", 90_000, 90_999, func(s int64) float64 { return -float64(s) }), false},
 		// An older point does not, but lies before every step the cache holds.
-		{"before the first step", []Metric{{Key: "loss", Step: 5, Timestamp: 1, Value: -5e9}}},
+		{"before the first step", []Metric{{Key: "loss", Step: 5, Timestamp: 1, Value: -5e9}}, true},
+		// A back-fill among cached steps with an append: the count before
+		// the last block no longer matches.
+		{"back-fill and append", []Metric{{Key: "loss", Step: 700, Timestamp: 1, Value: 7e9}, {Key: "loss", Step: 95_000, Timestamp: 1, Value: 0}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h.write(id, tt.ms) // not through svc: another process
 			h.takeScanned()
 			checkDownsampled(t, svc, h, []string{id}, "loss", nil, nil, 300)
-			if n := h.takeScanned(); n < 30_000 {
+			n := h.takeScanned()
+			if tt.reread && n < 30_000 {
 				t.Fatalf("scanned %d points, want a reread", n)
+			}
+			if !tt.reread && n > 2_000 {
+				t.Fatalf("scanned %d points, want only the tail", n)
+			}
+			// The extended or rebuilt entry answers the next read from memory.
+			checkDownsampled(t, svc, h, []string{id}, "loss", nil, nil, 300)
+			if n := h.takeScanned(); n > 2_000 {
+				t.Fatalf("second read scanned %d points", n)
 			}
 		})
 	}

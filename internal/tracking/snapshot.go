@@ -2,6 +2,7 @@ package tracking
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -59,35 +60,67 @@ func (s *Service) HasHistoryCache() bool { return s.histCache != nil }
 // atomically: into a temporary file in the same directory, synced, then
 // renamed over path, so a reader sees the old file or the whole new one.
 // backend names the store the entries describe (LoadHistoryCache compares
-// it). Without a cache it writes nothing and returns a zero report. Call it
-// when no request or warm-up is running: entries changed meanwhile are
-// saved as they were when copied, which is still valid, only older.
+// it). Without a cache it writes nothing and returns a zero report. It may
+// run while requests do: entries changed meanwhile are saved as they were
+// when copied, which is still valid, only older.
 func (s *Service) SaveHistoryCache(path, backend string) (SnapshotReport, error) {
 	start := time.Now()
 	c := s.histCache
 	if c == nil {
 		return SnapshotReport{}, nil
 	}
-	entries := c.copyEntries()
+	entries, changes := c.copyEntries()
 	rep := SnapshotReport{Series: len(entries)}
 	for _, e := range entries {
 		rep.Bytes += e.bytes
 	}
 	err := writeFileAtomic(path, func(w io.Writer) error { return writeSnapshot(w, backend, entries) })
+	if err == nil {
+		c.mu.Lock()
+		c.saved = max(c.saved, changes)
+		c.mu.Unlock()
+	}
 	rep.Elapsed = time.Since(start)
 	return rep, err
+}
+
+// SaveHistoryCacheEvery saves the cache to path (SaveHistoryCache) every
+// interval until ctx ends, whenever it changed since it was last saved or
+// loaded, so that a crash or a kill loses at most that interval of chart
+// reads and writes. log receives each outcome.
+func (s *Service) SaveHistoryCacheEvery(ctx context.Context, path, backend string, every time.Duration, log func(SnapshotReport, error)) {
+	c := s.histCache
+	if c == nil || every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		changed := c.changes != c.saved
+		c.mu.Unlock()
+		if changed {
+			log(s.SaveHistoryCache(path, backend))
+		}
+	}
 }
 
 // LoadHistoryCache reads a snapshot SaveHistoryCache wrote and adds its
 // entries to the cache as the warm-up adds its own: an entry already
 // cached is kept, none is evicted, and entries go in most recently used
-// first until the budget is full (the rest are skipped). Every entry is
-// still checked against the store's latest point before each use, as any
-// other. A file of another version or backend returns ErrSnapshotMismatch;
-// a truncated or corrupt one an error; in both cases nothing is loaded.
-// The file is removed once read, whatever it held: it describes the store
-// as it was when this server last stopped, and a later crash must not
-// bring back entries this run's own writes dropped.
+// first until the budget is full (the rest are skipped). A loaded entry is
+// unverified: before its first use it is counted against the store, and
+// extended if the store has newer points (verifyOrExtend), since the store
+// may have changed while no server, or a server that crashed after the
+// snapshot, was writing to it. A file of another version or backend
+// returns ErrSnapshotMismatch; a truncated or corrupt one an error; in both
+// cases nothing is loaded. The file is left in place: the next save
+// replaces it.
 func (s *Service) LoadHistoryCache(path, backend string) (SnapshotReport, error) {
 	start := time.Now()
 	c := s.histCache
@@ -100,10 +133,6 @@ func (s *Service) LoadHistoryCache(path, backend string) (SnapshotReport, error)
 	}
 	entries, over, err := readSnapshot(bufio.NewReaderSize(f, 1<<16), backend, c.budget)
 	f.Close()
-	if rmErr := os.Remove(path); rmErr != nil && err == nil {
-		err = fmt.Errorf("remove the loaded snapshot: %w", rmErr)
-		entries = nil
-	}
 	if err != nil {
 		return SnapshotReport{Elapsed: time.Since(start)}, err
 	}
@@ -114,8 +143,9 @@ func (s *Service) LoadHistoryCache(path, backend string) (SnapshotReport, error)
 }
 
 // copyEntries returns the cache's entries, most recently used first, with
-// blocks of their own: extend may still write an entry's last block.
-func (c *historyCache) copyEntries() []cacheEntry {
+// blocks of their own (extend may still write an entry's last block), and
+// the change count they reflect.
+func (c *historyCache) copyEntries() ([]cacheEntry, uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make([]cacheEntry, 0, c.lru.Len())
@@ -124,7 +154,7 @@ func (c *historyCache) copyEntries() []cacheEntry {
 		e.blocks = append([]extremes(nil), e.blocks...)
 		out = append(out, e)
 	}
-	return out
+	return out, c.changes
 }
 
 // load adds entries, in order, as finishBuild adds a warm-up's: never over
@@ -139,11 +169,15 @@ func (c *historyCache) load(entries []cacheEntry) SnapshotReport {
 			rep.Skipped++
 			continue
 		}
+		c.changes++
+		e.seq = c.changes
+		e.verified = false // the store may have changed since it was saved
 		c.entries[e.k] = c.lru.PushBack(e)
 		c.used += e.bytes
 		rep.Series++
 		rep.Bytes += e.bytes
 	}
+	c.saved = c.changes // what is loaded is what the file holds
 	return rep
 }
 

@@ -5,14 +5,15 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 )
 
 const snapBackend = "0123456789abcdef"
@@ -31,7 +32,8 @@ func snapshotOf(t *testing.T, h *historyStore, runs []string) (string, []cacheEn
 	if rep.Series != len(runs) {
 		t.Fatalf("saved %+v, want %d series", rep, len(runs))
 	}
-	return path, svc.histCache.copyEntries()
+	entries, _ := svc.histCache.copyEntries()
+	return path, entries
 }
 
 func TestSnapshotRoundTrip(t *testing.T) {
@@ -52,10 +54,10 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if rep.Series != 3 || rep.Skipped != 0 || rep.Bytes != svc.histCache.usedBytes() {
 		t.Fatalf("load report %+v (cache holds %d bytes)", rep, svc.histCache.usedBytes())
 	}
-	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("snapshot still there after loading: %v", err)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("snapshot gone after loading: %v", err)
 	}
-	loaded := svc.histCache.copyEntries()
+	loaded, _ := svc.histCache.copyEntries()
 	if len(loaded) != len(saved) {
 		t.Fatalf("loaded %d entries, saved %d", len(loaded), len(saved))
 	}
@@ -70,23 +72,83 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.blocks, l.blocks = nil, nil
+		if l.verified {
+			t.Fatalf("entry %d loaded as verified", i)
+		}
+		s.verified, s.seq, l.seq = false, 0, 0
 		if s.bytes != l.bytes || !reflect.DeepEqual(s, l) || !bytes.Equal(sb.Bytes(), lb.Bytes()) {
 			t.Fatalf("entry %d loaded as %+v, saved %+v", i, l, s)
 		}
 	}
-	// The chart is served from memory (two edge blocks a run) and equals a
-	// cold read of the store.
+	// The chart is served from memory (two edge blocks a run) after one
+	// count of each run's points, and equals a cold read of the store.
 	h.takeScanned()
+	h.counted = 0
 	checkDownsampled(t, svc, h, runs, "loss", nil, nil, 1000)
-	if n := h.takeScanned(); n > 3*2*16 {
-		t.Fatalf("chart after loading scanned %d points, want only two edge blocks a run", n)
+	if n := h.takeScanned(); n > 3*2*16 || h.counted != 3 {
+		t.Fatalf("chart after loading scanned %d points and counted %d times, want two edge blocks and one count a run", n, h.counted)
+	}
+	checkDownsampled(t, svc, h, runs, "loss", nil, nil, 1000)
+	if h.counted != 3 {
+		t.Fatalf("verified entries counted again (%d counts)", h.counted)
 	}
 	// Loaded entries are checked like any other: a newer point written by
-	// another process drops run 1's, and the answer stays exact.
+	// another process extends run 1's, and the answer stays exact.
+	h.takeScanned()
 	h.write(runs[0], []Metric{{Key: "loss", Step: 200_000, Timestamp: 9, Value: 3}})
 	checkDownsampled(t, svc, h, runs, "loss", nil, nil, 1000)
-	if n := h.takeScanned(); n < 100_000 {
-		t.Fatalf("chart after another writer scanned %d points, want run 1 read again", n)
+	if n := h.takeScanned(); n > 3*2*64 {
+		t.Fatalf("chart after another writer's append scanned %d points, want run 1's tail", n)
+	}
+}
+
+// While no server watched, another process wrote to the store: a loaded
+// entry whose points changed is read again before use, one that only grew
+// at its end is extended, and every answer is exact.
+func TestSnapshotEntriesAreVerified(t *testing.T) {
+	h := newHistoryStore(14)
+	runs := []string{runID(1), runID(2), runID(3), runID(4)}
+	for i, id := range runs {
+		h.write(id, denseMetrics("loss", 0, 40_000, func(s int64) float64 { return float64((s * int64(i+3)) % 101) }))
+	}
+	path, _ := snapshotOf(t, h, runs)
+	// run 1: untouched; run 2: a back-fill that leaves the latest point as
+	// it was; run 3: an append; run 4: a back-fill and an append.
+	h.write(runs[1], []Metric{{Key: "loss", Step: 123, Timestamp: 1, Value: 1e12}})
+	h.write(runs[2], denseMetrics("loss", 40_001, 41_000, func(s int64) float64 { return -1e6 }))
+	h.write(runs[3], []Metric{{Key: "loss", Step: 17_000, Timestamp: 1, Value: -1e12}, {Key: "loss", Step: 50_000, Timestamp: 1, Value: 4}})
+	for _, warm := range []bool{false, true} {
+		t.Run(fmt.Sprintf("warm-up %v", warm), func(t *testing.T) {
+			svc := NewService(&recentStore{historyStore: h, starts: map[string]int64{}}, ServiceOptions{})
+			if _, err := svc.LoadHistoryCache(path, snapBackend); err != nil {
+				t.Fatal(err)
+			}
+			if warm {
+				if _, err := svc.WarmHistoryCache(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				for _, id := range runs {
+					e, state := svc.histCache.lookup(cacheKey{id, "loss"}, h.latest[cacheKey{id, "loss"}], true)
+					if state != entryFresh || !e.verified {
+						t.Fatalf("run %s after the warm-up: state %v", id, state)
+					}
+				}
+			}
+			h.takeScanned()
+			for i, id := range runs {
+				checkDownsampled(t, svc, h, []string{id}, "loss", nil, nil, 1000)
+				n := h.takeScanned()
+				reread := i == 1 || i == 3
+				switch {
+				case warm && n > 2*64:
+					t.Fatalf("run %d scanned %d points after the warm-up verified it", i+1, n)
+				case !warm && reread && n < 40_000:
+					t.Fatalf("run %d scanned %d points, want a reread", i+1, n)
+				case !warm && !reread && n > 1_200:
+					t.Fatalf("run %d scanned %d points, want at most its tail", i+1, n)
+				}
+			}
+		})
 	}
 }
 
@@ -141,11 +203,8 @@ func TestSnapshotIgnoresForeignAndDamagedFiles(t *testing.T) {
 			if errors.Is(err, ErrSnapshotMismatch) != tt.mismatch {
 				t.Fatalf("error %v: mismatch %v, want %v", err, !tt.mismatch, tt.mismatch)
 			}
-			if n := len(svc.histCache.copyEntries()); n != 0 || rep.Series != 0 {
-				t.Fatalf("%d entries loaded from a bad file (%v)", n, err)
-			}
-			if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
-				t.Fatalf("bad snapshot kept: %v", err)
+			if entries, _ := svc.histCache.copyEntries(); len(entries) != 0 || rep.Series != 0 {
+				t.Fatalf("%d entries loaded from a bad file (%v)", len(entries), err)
 			}
 		})
 	}
@@ -258,5 +317,55 @@ func TestSnapshotWriteIsAtomic(t *testing.T) {
 	svc := NewService(newHistoryStore(1), ServiceOptions{})
 	if _, err := svc.SaveHistoryCache(filepath.Join(path, "x.cache"), snapBackend); err == nil {
 		t.Fatal("saved under a file")
+	}
+}
+
+// The timer saves only a cache that changed since the last save or load.
+func TestSnapshotSavedPeriodicallyWhenChanged(t *testing.T) {
+	h := newHistoryStore(15)
+	id := runID(1)
+	h.write(id, denseMetrics("loss", 0, 20_000, func(s int64) float64 { return float64(s % 7) }))
+	svc := NewService(h, ServiceOptions{})
+	checkDownsampled(t, svc, h, []string{id}, "loss", nil, nil, 1000)
+	path := filepath.Join(t.TempDir(), "h.cache")
+	saves := make(chan SnapshotReport, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		svc.SaveHistoryCacheEvery(ctx, path, snapBackend, 5*time.Millisecond, func(rep SnapshotReport, err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			saves <- rep
+		})
+	}()
+	if rep := <-saves; rep.Series != 1 {
+		t.Fatalf("first save %+v", rep)
+	}
+	time.Sleep(60 * time.Millisecond)
+	if n := len(saves); n != 0 {
+		t.Fatalf("%d saves of an unchanged cache", n)
+	}
+	// A chart read from memory changes nothing; a second series does.
+	checkDownsampled(t, svc, h, []string{id}, "loss", nil, nil, 1000)
+	h.write(runID(2), denseMetrics("loss", 0, 5_000, func(s int64) float64 { return 1 }))
+	checkDownsampled(t, svc, h, []string{runID(2)}, "loss", nil, nil, 1000)
+	if rep := <-saves; rep.Series != 2 {
+		t.Fatalf("second save %+v", rep)
+	}
+	cancel()
+	<-done
+	// A loaded cache is not saved again until it changes.
+	svc2 := NewService(h, ServiceOptions{})
+	if _, err := svc2.LoadHistoryCache(path, snapBackend); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	go svc2.SaveHistoryCacheEvery(ctx, path, snapBackend, 5*time.Millisecond, func(rep SnapshotReport, err error) { saves <- rep })
+	time.Sleep(60 * time.Millisecond)
+	if n := len(saves); n != 0 {
+		t.Fatalf("%d saves of a just-loaded cache", n)
 	}
 }

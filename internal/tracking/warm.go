@@ -29,6 +29,7 @@ type WarmReport struct {
 	Warmed     int   // series read into the cache
 	Runs       int   // distinct runs among them
 	Present    int   // series already cached (by a request or this server's writes)
+	Verified   int   // series loaded from a snapshot and checked against the store
 	Skipped    int   // series too large for one entry, or gone meanwhile
 	Bytes      int64 // what the warmed entries cost
 	Elapsed    time.Duration
@@ -85,7 +86,7 @@ func (s *Service) WarmHistoryCache(ctx context.Context) (WarmReport, error) {
 		rep.Stopped = "error"
 	}
 	attrs := []any{"series", rep.Warmed, "runs", rep.Runs, "mib", fmt.Sprintf("%.1f", float64(rep.Bytes)/(1<<20)),
-		"already_cached", rep.Present, "skipped", rep.Skipped, "candidates", rep.Candidates,
+		"verified", rep.Verified, "already_cached", rep.Present, "skipped", rep.Skipped, "candidates", rep.Candidates,
 		"elapsed", rep.Elapsed.Round(time.Millisecond), "stopped", rep.Stopped}
 	if rep.Stopped == "error" {
 		s.logger.Warn("history cache warm-up failed", append(attrs, "error", err)...)
@@ -97,6 +98,23 @@ func (s *Service) WarmHistoryCache(ctx context.Context) (WarmReport, error) {
 
 func (s *Service) warm(ctx context.Context, c *historyCache, sc MetricStepScanner, lr LatestMetricReader, rl RecentSeriesLister, rep *WarmReport) error {
 	fill := c.budget / warmFillDen * warmFillNum
+	// Entries loaded from a snapshot first: each is counted against the
+	// store (and extended, or read again) before a chart needs it.
+	for _, k := range c.unverified() {
+		if err := c.waitIdle(ctx); err != nil {
+			return err
+		}
+		latest, err := lr.LatestMetrics(ctx, []string{k.run}, k.key)
+		if err != nil {
+			return err
+		}
+		q := runQuery{key: k.key, lo: math.MinInt64, hi: math.MaxInt64, whole: true, maxPoints: WarmMaxPoints,
+			latest: latest, stamped: true, fill: fill}
+		if _, err := s.downsampleRun(ctx, sc, k.run, q); err != nil {
+			return err
+		}
+		rep.Verified++
+	}
 	series, err := rl.RecentMetricSeries(ctx, WarmMaxPoints, warmMaxSeries)
 	if err != nil {
 		return fmt.Errorf("list recent series: %w", err)
@@ -181,4 +199,18 @@ func (c *historyCache) entryBytes(k cacheKey) (int64, bool) {
 		return 0, false
 	}
 	return el.Value.(*cacheEntry).bytes, true
+}
+
+// unverified lists the entries loaded from a snapshot not yet checked
+// against the store, most recently used first.
+func (c *historyCache) unverified() []cacheKey {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []cacheKey
+	for el := c.lru.Front(); el != nil; el = el.Next() {
+		if e := el.Value.(*cacheEntry); !e.verified {
+			out = append(out, e.k)
+		}
+	}
+	return out
 }

@@ -18,6 +18,7 @@ import (
 // and the latest points the history cache is checked against.
 var (
 	_ tracking.MetricStepScanner  = (*Store)(nil)
+	_ tracking.MetricStepCounter  = (*Store)(nil)
 	_ tracking.LatestMetricReader = (*Store)(nil)
 )
 
@@ -44,6 +45,17 @@ func (s *Store) MetricStepBounds(ctx context.Context, runID, key string, lo, hi 
 		return 0, 0, false, nil
 	}
 	return a.Int64, b.Int64, true, nil
+}
+
+// CountMetricSteps implements tracking.MetricStepCounter. The (run_uuid,
+// key, step) index holds every column it needs, so it never reads the table.
+func (s *Store) CountMetricSteps(ctx context.Context, runID, key string, lo, hi int64) (int64, error) {
+	q := `SELECT COUNT(*) FROM ` + s.historyByStep() + ` WHERE run_uuid = ? AND "key" = ? AND step BETWEEN ? AND ?`
+	var n int64
+	if err := s.r.QueryRowContext(ctx, s.rebind(q), runID, key, lo, hi).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count metric steps: %w", err)
+	}
+	return n, nil
 }
 
 // ScanMetricSteps implements tracking.MetricStepScanner. There is no ORDER

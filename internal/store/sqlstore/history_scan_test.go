@@ -181,17 +181,21 @@ func TestHistoryCacheSeesAnotherWriter(t *testing.T) {
 			logAll(t, func(b []tracking.Metric) error { return s.LogBatch(ctx, id, b, nil, nil) }, ms)
 			svc := tracking.NewService(s, tracking.ServiceOptions{})
 			checkHistory(t, svc, s, []string{id}, "loss", nil, nil, 500)
-			for _, m := range []tracking.Metric{
-				{Key: "loss", Value: 50, Timestamp: 1, Step: 25_000},  // newer: a new latest point
-				{Key: "loss", Value: -50, Timestamp: 2, Step: 25_000}, // same step, later
-				{Key: "loss", Value: -70, Timestamp: 5, Step: 3},      // before the first step
-				{Key: "loss", Value: 90, Timestamp: 0, Step: 100_000}, // far after: a new block range
+			for _, batch := range [][]tracking.Metric{
+				{{Key: "loss", Value: 50, Timestamp: 1, Step: 25_000}},  // newer: a new latest point
+				{{Key: "loss", Value: -50, Timestamp: 2, Step: 25_000}}, // same step, later
+				{{Key: "loss", Value: -70, Timestamp: 5, Step: 3}},      // before the first step
+				{{Key: "loss", Value: 90, Timestamp: 0, Step: 100_000}}, // far after: a new block range
+				// A point among the cached steps with an append: the cache's
+				// count before its last block no longer matches the store's.
+				{{Key: "loss", Value: 1e6, Timestamp: 7, Step: 10_007}, {Key: "loss", Value: 1, Timestamp: 7, Step: 100_001}},
 			} {
+				m := batch[0]
 				before, err := svc.GetMetricHistoryDownsampled(ctx, []string{id}, "loss", nil, nil, 500)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := other.LogBatch(ctx, id, []tracking.Metric{m}, nil, nil); err != nil {
+				if err := other.LogBatch(ctx, id, batch, nil, nil); err != nil {
 					t.Fatal(err)
 				}
 				checkHistory(t, svc, s, []string{id}, "loss", nil, nil, 500)
@@ -256,6 +260,9 @@ func TestHistoryStepBoundsAndScan(t *testing.T) {
 			}
 			if len(got) != tt.n {
 				t.Errorf("scan %d..%d = %v, want %d points", tt.lo, tt.hi, got, tt.n)
+			}
+			if n, err := s.CountMetricSteps(ctx, id, "k", tt.lo, tt.hi); err != nil || n != int64(tt.n) {
+				t.Errorf("count %d..%d = %d, %v; want %d", tt.lo, tt.hi, n, err, tt.n)
 			}
 			for _, p := range got {
 				if p.Step == -3 && !math.IsNaN(p.Value) {
