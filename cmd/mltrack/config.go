@@ -50,6 +50,10 @@ type Config struct {
 	// HistoryCacheFile is where the history cache is saved at a graceful
 	// shutdown and loaded from at start (decision 0007); empty: nowhere.
 	HistoryCacheFile string
+	// HistoryCacheSaveEvery is how often a changed history cache is also
+	// saved while serving, so a crash or a kill loses little; 0: only at
+	// a graceful shutdown.
+	HistoryCacheSaveEvery time.Duration
 	// HistoryCacheFileOff says why there is no snapshot file when the
 	// default could not be resolved; serve logs it.
 	HistoryCacheFileOff string
@@ -131,6 +135,8 @@ func parseServerConfig(name string, args []string, getenv func(string) string, s
 	fs.StringVar(&c.HistoryCacheFile, "history-cache-file", getenv("MLTRACK_HISTORY_CACHE_FILE"),
 		"where the history cache is saved at shutdown and loaded from at start, '' to turn that off "+
 			"(default <user cache dir>/mltrack/history-<backend hash>.cache; env MLTRACK_HISTORY_CACHE_FILE)")
+	fs.DurationVar(&c.HistoryCacheSaveEvery, "history-cache-save-every", 5*time.Minute,
+		"also save the history cache to --history-cache-file this often while serving, when it changed; 0: only at shutdown")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let in-flight requests finish on SIGINT/SIGTERM")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: mltrack %s [flags]\n\nRun the MLflow-compatible tracking server.\n\nFlags:\n", name)
@@ -192,12 +198,12 @@ func parseServerConfig(name string, args []string, getenv func(string) string, s
 	case c.HistoryCacheMB == 0:
 		c.HistoryCacheFile = ""
 	case !fileSet:
-		dir, err := userCacheDir(getenv)
+		path, err := defaultHistoryCacheFile(getenv, c.BackendStoreURI)
 		if err != nil {
 			c.HistoryCacheFileOff = err.Error()
 			break
 		}
-		c.HistoryCacheFile = filepath.Join(dir, "mltrack", "history-"+backendID(c.BackendStoreURI)+".cache")
+		c.HistoryCacheFile = path
 	}
 	return c, c.validate()
 }
@@ -237,6 +243,9 @@ func (c Config) validate() error {
 	}
 	if c.Host == "" {
 		return errors.New("--host is empty: give an address to listen on, e.g. 127.0.0.1 or 0.0.0.0")
+	}
+	if c.HistoryCacheSaveEvery < 0 {
+		return fmt.Errorf("--history-cache-save-every=%s must not be negative", c.HistoryCacheSaveEvery)
 	}
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("--shutdown-timeout=%s must be positive", c.ShutdownTimeout)
@@ -279,6 +288,17 @@ func backendID(uri string) string {
 	}
 	sum := sha256.Sum256([]byte(uri))
 	return hex.EncodeToString(sum[:8])
+}
+
+// defaultHistoryCacheFile is where a server of the backend store uri keeps
+// its history cache snapshot unless --history-cache-file says otherwise;
+// `mltrack import` writes one there for its target.
+func defaultHistoryCacheFile(getenv func(string) string, uri string) (string, error) {
+	dir, err := userCacheDir(getenv)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "mltrack", "history-"+backendID(uri)+".cache"), nil
 }
 
 // userCacheDir is os.UserCacheDir reading the environment through getenv,

@@ -20,6 +20,7 @@ import (
 	"github.com/mltrack/mltrack/internal/store"
 	"github.com/mltrack/mltrack/internal/store/filestore"
 	"github.com/mltrack/mltrack/internal/store/sqlstore"
+	"github.com/mltrack/mltrack/internal/tracking"
 )
 
 const importUsage = `Usage: mltrack import --from URI --to URI [flags]
@@ -57,6 +58,9 @@ type importConfig struct {
 	// destinations behind mlflow-artifacts:/ URIs on each side.
 	artifactRoot, destination, sourceDestination string
 	s3Endpoint                                   string
+	// historyCacheFile is where the target's chart cache snapshot goes
+	// ('' for none).
+	historyCacheFile string
 }
 
 func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -83,6 +87,9 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		"with --artifacts: the target server's proxy destination, where its mlflow-artifacts:/ URIs live (env MLFLOW_ARTIFACTS_DESTINATION)")
 	fs.StringVar(&c.sourceDestination, "source-artifacts-destination", "",
 		"with --artifacts: the source server's proxy destination (default: --artifacts-destination)")
+	fs.StringVar(&c.historyCacheFile, "history-cache-file", os.Getenv("MLTRACK_HISTORY_CACHE_FILE"),
+		"after importing into a SQL store, read the charts of its most recent runs and save them where 'mltrack server --backend-store-uri <--to>' loads its "+
+			"history cache at start, '' for none (default <user cache dir>/mltrack/history-<backend hash>.cache; env MLTRACK_HISTORY_CACHE_FILE)")
 	for _, k := range []string{"MLFLOW_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"} {
 		if c.s3Endpoint = os.Getenv(k); c.s3Endpoint != "" {
 			break
@@ -107,6 +114,11 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if c.from == "" || c.to == "" {
 		fmt.Fprintln(stderr, "mltrack import: both --from and --to are required")
 		return 2
+	}
+	cacheSet := os.Getenv("MLTRACK_HISTORY_CACHE_FILE") != ""
+	fs.Visit(func(f *flag.Flag) { cacheSet = cacheSet || f.Name == "history-cache-file" })
+	if !cacheSet {
+		c.historyCacheFile, _ = defaultHistoryCacheFile(os.Getenv, c.to) // no cache directory: no snapshot
 	}
 	if c.sourceDestination == "" {
 		c.sourceDestination = c.destination
@@ -147,7 +159,47 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if !sum.Match() {
 		return 1
 	}
+	if !c.dryRun {
+		if ts, ok := dst.(tracking.Store); ok {
+			saveImportedCharts(ctx, ts, c.to, c.historyCacheFile, stdout, stderr)
+		}
+	}
 	return 0
+}
+
+// saveImportedCharts builds the chart history cache a server of the target
+// would build at start (its warm-up: the most recent runs' charts, within
+// the default budget) and saves it where that server loads it, so the first
+// chart of imported data is served from memory instead of reading every
+// point (docs/decisions/0007). An existing snapshot is loaded first and
+// kept. Every entry is checked against the store when a server loads it, so
+// a stale file costs time, never a wrong chart. Failing is not an import
+// error: it only costs the first chart's speed.
+func saveImportedCharts(ctx context.Context, st tracking.Store, uri, path string, stdout, stderr io.Writer) {
+	if path == "" {
+		return
+	}
+	svc := tracking.NewService(st, tracking.ServiceOptions{Logger: slog.New(slog.DiscardHandler)})
+	if !svc.HasHistoryCache() {
+		return // a store without latest points (mlruns) keeps no cache
+	}
+	backend := backendID(uri)
+	_, _ = svc.LoadHistoryCache(path, backend) // missing or foreign: start empty
+	warm, err := svc.WarmHistoryCache(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "mltrack import: chart cache not built: %v\n", err)
+		return
+	}
+	if warm.Warmed == 0 && warm.Verified == 0 {
+		return // nothing worth a file: no run's chart is long enough to need one
+	}
+	rep, err := svc.SaveHistoryCache(path, backend)
+	if err != nil {
+		fmt.Fprintf(stderr, "mltrack import: chart cache not saved: %v\n", err)
+		return
+	}
+	fmt.Fprintf(stdout, "chart cache: %d series of %d runs read in %s, %d saved to %s\n",
+		warm.Warmed, warm.Runs, warm.Elapsed.Round(time.Millisecond), rep.Series, path)
 }
 
 // openImportStore opens uri as an import source or sink. A source must

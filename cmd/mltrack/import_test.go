@@ -46,6 +46,7 @@ func smallMlruns(t *testing.T) string {
 }
 
 func TestImportCommand(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // default chart cache snapshots go there
 	src := smallMlruns(t)
 	tests := []struct {
 		name     string
@@ -119,5 +120,61 @@ func TestImportCommand(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An import into a SQL store leaves the chart cache snapshot a server of
+// the target loads at start: its first chart is served from memory, and
+// it equals what the store holds.
+func TestImportSavesTheTargetsChartCache(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	root := filepath.Join(dir, "mlruns")
+	st, err := filestore.Open(ctx, root, filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, err := st.CreateExperiment(ctx, tracking.NewExperiment{Name: "e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := st.CreateRun(ctx, tracking.NewRun{ExperimentID: exp, StartTime: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := r.Info.RunID
+	ms := make([]tracking.Metric, 0, 3000)
+	for i := range 3000 {
+		ms = append(ms, tracking.Metric{Key: "loss", Value: float64(i % 11), Timestamp: 5, Step: int64(i)})
+	}
+	ms[1234].Value = 77
+	for i := 0; i < len(ms); i += tracking.MaxMetricsPerBatch {
+		if err := st.LogBatch(ctx, id, ms[i:min(i+tracking.MaxMetricsPerBatch, len(ms))], nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	uri := "sqlite:///" + filepath.Join(dir, "target.db")
+	snap := filepath.Join(dir, "cache", "h.cache")
+	var stdout, stderr bytes.Buffer
+	if code := runImport(ctx, []string{"--from", root, "--to", uri, "--no-progress", "--history-cache-file", snap}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	if want := "chart cache: 1 series of 1 runs"; !strings.Contains(stdout.String(), want) || !strings.Contains(stdout.String(), snap) {
+		t.Fatalf("stdout lacks %q and the file:\n%s", want, stdout.String())
+	}
+	logs, stop := startServer(t, 19856, "--backend-store-uri", uri, "--history-cache-file", snap, "--history-cache-warm=false")
+	waitLog(t, logs, `msg="history cache snapshot loaded" file=`+snap+` series=1`)
+	if m := chartMax(t, 19856, id); m != 77 {
+		t.Fatalf("chart peaks at %v, want 77", m)
+	}
+	stop()
+	// Without a cache directory or with the flag empty: no file, no line.
+	stdout.Reset()
+	if code := runImport(ctx, []string{"--from", root, "--to", uri, "--no-progress", "--history-cache-file", ""}, &stdout, &stderr); code != 0 {
+		t.Fatalf("second import exit %d\n%s", code, stderr.String())
+	}
+	if strings.Contains(stdout.String(), "chart cache") {
+		t.Fatalf("chart cache built with --history-cache-file '':\n%s", stdout.String())
 	}
 }

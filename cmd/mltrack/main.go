@@ -152,8 +152,10 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Write
 		stopWarm = sync.OnceFunc(func() { cancel(); <-warmed })
 		defer stopWarm()
 	}
+	stopSaving := saveHistoryPeriodically(ctx, cfg, svc, backend, logger)
 	err = srv.Serve(ctx, ln, cfg.ShutdownTimeout)
 	logger.Info("shut down")
+	stopSaving()
 	stopWarm()
 	if err == nil {
 		saveHistorySnapshot(cfg, svc, backend, logger)
@@ -199,6 +201,31 @@ func saveHistorySnapshot(cfg Config, svc *tracking.Service, backend string, logg
 	}
 	logger.Info("history cache snapshot saved", "file", cfg.HistoryCacheFile, "series", rep.Series,
 		"mib", fmt.Sprintf("%.1f", float64(rep.Bytes)/(1<<20)), "elapsed", rep.Elapsed.Round(time.Millisecond))
+}
+
+// saveHistoryPeriodically saves the history cache every
+// --history-cache-save-every while serving (when it changed), so that a
+// crash or a kill -9 costs little of it: a saved entry is checked against
+// the store when loaded, and extended by what was appended since. The
+// returned func stops it and waits for a save in progress.
+func saveHistoryPeriodically(ctx context.Context, cfg Config, svc *tracking.Service, backend string, logger *slog.Logger) func() {
+	if cfg.HistoryCacheFile == "" || cfg.HistoryCacheSaveEvery <= 0 || !svc.HasHistoryCache() {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		svc.SaveHistoryCacheEvery(ctx, cfg.HistoryCacheFile, backend, cfg.HistoryCacheSaveEvery, func(rep tracking.SnapshotReport, err error) {
+			if err != nil {
+				logger.Warn("history cache snapshot not saved", "file", cfg.HistoryCacheFile, "error", err)
+				return
+			}
+			logger.Debug("history cache snapshot saved", "file", cfg.HistoryCacheFile, "series", rep.Series,
+				"mib", fmt.Sprintf("%.1f", float64(rep.Bytes)/(1<<20)), "elapsed", rep.Elapsed.Round(time.Millisecond))
+		})
+	}()
+	return sync.OnceFunc(func() { cancel(); <-done })
 }
 
 // openArtifacts opens the proxy's destination: s3://bucket/prefix or a

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -98,11 +96,11 @@ func chartMax(t *testing.T, port int, runID string) float64 {
 	return m
 }
 
-// A graceful shutdown saves the history cache and the next start loads it
-// before serving: its first chart comes from memory. Shown with a point
-// another process back-fills while the server is down (the gap decision
-// 0007 documents): served from the snapshot, the chart does not have it;
-// without the snapshot, the cold read does. A damaged file costs a log line.
+// A graceful shutdown saves the history cache, and so does a timer while
+// serving; the next start loads it before serving. A loaded entry is
+// checked against the store before its first use: a point another process
+// back-filled while the server was down makes it read again, an append
+// extends it; either way the chart is exact. A damaged file costs a log line.
 func TestHistoryCacheSnapshotAcrossRestart(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -138,37 +136,60 @@ func TestHistoryCacheSnapshotAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// First start: the warm-up caches the run; shutdown saves it.
-	logs, stop := startServer(t, 19850, "--backend-store-uri", uri, "--history-cache-file", snap)
+	// First start: the warm-up caches the run; the timer saves it, and so
+	// does the shutdown.
+	logs, stop := startServer(t, 19850, "--backend-store-uri", uri, "--history-cache-file", snap, "--history-cache-save-every", "50ms")
 	waitLog(t, logs, `msg="history cache warmed" series=1`)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(snap); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no snapshot saved while serving:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if out := stop(); !strings.Contains(out, `msg="history cache snapshot saved" file=`+snap+` series=1`) {
 		t.Fatalf("no snapshot saved:\n%s", out)
 	}
-
-	// Down: another process back-fills a spike without a newer point.
-	st = open()
-	if err := st.LogBatch(ctx, id, []tracking.Metric{{Key: "loss", Value: 1e9, Timestamp: 1, Step: 1500}}, nil, nil); err != nil {
-		t.Fatal(err)
+	write := func(ms ...tracking.Metric) {
+		t.Helper()
+		st := open()
+		if err := st.LogBatch(ctx, id, ms, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
 
-	// Second start, no warm-up: the chart is the snapshot's.
+	// Down: another process back-fills a spike without a newer point. The
+	// loaded entry's count no longer matches: the run is read again.
+	write(tracking.Metric{Key: "loss", Value: 1e9, Timestamp: 1, Step: 1500})
 	logs, stop = startServer(t, 19851, "--backend-store-uri", uri, "--history-cache-file", snap, "--history-cache-warm=false")
 	waitLog(t, logs, `msg="history cache snapshot loaded" file=`+snap+` series=1`)
-	if _, err := os.Stat(snap); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("loaded snapshot not removed: %v", err)
-	}
-	if m := chartMax(t, 19851, id); m != 6 {
-		t.Fatalf("chart after restart peaks at %v, want 6: not served from the snapshot", m)
+	if m := chartMax(t, 19851, id); m != 1e9 {
+		t.Fatalf("chart after restart peaks at %v, want the back-filled 1e9", m)
 	}
 	stop()
 
-	// Snapshots off: the cold read sees the back-fill.
+	// Down again: another process appends. The entry is extended.
+	write(tracking.Metric{Key: "loss", Value: 2e9, Timestamp: 20, Step: 3500}, tracking.Metric{Key: "loss", Value: 3, Timestamp: 20, Step: 3501})
+	logs, stop = startServer(t, 19854, "--backend-store-uri", uri, "--history-cache-file", snap, "--history-cache-warm=false")
+	waitLog(t, logs, `msg="history cache snapshot loaded" file=`+snap+` series=1`)
+	if m := chartMax(t, 19854, id); m != 2e9 {
+		t.Fatalf("chart after restart peaks at %v, want the appended 2e9", m)
+	}
+	stop()
+	if _, err := os.Stat(snap); err != nil {
+		t.Fatalf("snapshot gone: %v", err)
+	}
+
+	// Snapshots off: a cold read.
 	_, stop = startServer(t, 19852, "--backend-store-uri", uri, "--history-cache-file", "", "--history-cache-warm=false")
-	if m := chartMax(t, 19852, id); m != 1e9 {
-		t.Fatalf("cold chart peaks at %v, want the back-filled 1e9", m)
+	if m := chartMax(t, 19852, id); m != 2e9 {
+		t.Fatalf("cold chart peaks at %v, want 2e9", m)
 	}
 	if out := stop(); strings.Contains(out, "snapshot") {
 		t.Fatalf("snapshot used with --history-cache-file '':\n%s", out)
@@ -180,8 +201,8 @@ func TestHistoryCacheSnapshotAcrossRestart(t *testing.T) {
 	}
 	logs, stop = startServer(t, 19853, "--backend-store-uri", uri, "--history-cache-file", snap, "--history-cache-warm=false")
 	waitLog(t, logs, `msg="history cache snapshot ignored" file=`+snap)
-	if m := chartMax(t, 19853, id); m != 1e9 {
-		t.Fatalf("chart after a damaged snapshot peaks at %v, want 1e9", m)
+	if m := chartMax(t, 19853, id); m != 2e9 {
+		t.Fatalf("chart after a damaged snapshot peaks at %v, want 2e9", m)
 	}
 	stop()
 }

@@ -28,7 +28,8 @@ NEVER = 10**15  # no clock reading is masked: everything comes from one source
 
 
 def mltrack_import(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(MLTRACK_BIN), "import", "--no-progress", *args],
+    # No chart cache snapshot of throwaway targets in the user's cache directory.
+    return subprocess.run([str(MLTRACK_BIN), "import", "--no-progress", "--history-cache-file", "", *args],
                           capture_output=True, text=True, timeout=300)
 
 
