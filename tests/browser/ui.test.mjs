@@ -310,6 +310,46 @@ describe('web UI', () => {
     assert.deepEqual(await rowNames(), ['deleted-run']);
   });
 
+  test('a wide table renders only the columns in view, aligned with their headers', async () => {
+    const post = async (path, body) => {
+      const r = await fetch(`${BASE}ajax-api/2.0/mlflow/${path}`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+      });
+      assert.equal(r.status, 200, path);
+      return r.json();
+    };
+    const { experiment_id: exp } = await post('experiments/create', { name: `wide-${Date.now()}` });
+    const { run } = await post('runs/create', { experiment_id: exp, run_name: 'wide', start_time: Date.now() });
+    const keys = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+    await post('runs/log-batch', {
+      run_id: run.info.run_id,
+      metrics: keys.map((i) => ({ key: `w_m${i}`, value: i + 0.5, timestamp: 1, step: 0 })),
+      params: keys.map((i) => ({ key: `w_p${i}`, value: `v${i}` })),
+    });
+    // All 20 columns, through the URL as a shared link would have them.
+    const cols = [...keys.map((i) => `m:w_m${i}`), ...keys.map((i) => `p:w_p${i}`)].map(encodeURIComponent).join(',');
+    await page.goto(`${BASE}#/experiments/${exp}?cols=${encodeURIComponent(cols)}`);
+    await waitRows(1);
+    const row = `[data-run-id="${run.info.run_id}"]`;
+    // Every header is there; the cells far beyond the right edge are not.
+    assert.equal(await page.locator('[data-testid="runs-table"] .th.kind-m, [data-testid="runs-table"] .th.kind-p').count(), 20);
+    assert.equal(await page.textContent(`${row} [data-col="m:w_m0"]`), '0.5');
+    assert.equal(await page.locator(`${row} [data-col="p:w_p9"]`).count(), 0, 'a column far out of view is rendered');
+    // Scrolled to the right end: the last column is there, under its header.
+    await page.evaluate(() => { const el = document.querySelector('[data-testid="runs-table"] .scroll'); el.scrollLeft = el.scrollWidth; });
+    await page.waitForSelector(`${row} [data-col="p:w_p9"]`);
+    assert.equal(await page.textContent(`${row} [data-col="p:w_p9"]`), 'v9');
+    assert.equal(await page.locator(`${row} [data-col="m:w_m0"]`).count(), 0, 'a column scrolled out of view is still rendered');
+    for (const col of ['p:w_p9', 'p:w_p5', 'm:w_m9']) {
+      const key = col.slice(2);
+      const cell = await page.locator(`${row} [data-col="${col}"]`).boundingBox();
+      const head = await page.locator(`[data-testid="runs-table"] .th[title="${col[0] === 'm' ? 'metric' : 'param'}: ${key}"]`).boundingBox();
+      assert.ok(Math.abs(cell.x - head.x) < 1 && Math.abs(cell.width - head.width) < 1, `${col} cell at ${cell.x}+${cell.width}, header at ${head.x}+${head.width}`);
+    }
+    await shot('16-wide-table-scrolled');
+    await post('experiments/delete', { experiment_id: exp });
+  });
+
   test('live: a RUNNING run refreshes its row and chart without reload', async () => {
     const id = seed.live_run_id;
     await page.goto(`${BASE}#/runs/${id}`);

@@ -271,6 +271,7 @@ function RunsGrid(p: GridProps) {
   const gridCols = [CHECK_W, NAME_W, ...FIXED.map((f) => f.width), ...p.cols.map(() => COL_W)];
   const gridTemplate = gridCols.map((w) => w + 'px').join(' ');
   const totalW = gridCols.reduce((a, b) => a + b, 0);
+  const [c0, c1] = useVisibleCols(scrollRef, p.cols.length);
   // Rendered in slot order, so Preact patches rows in place and never moves
   // DOM nodes (rows are absolutely positioned, DOM order does not show).
   const vis = virt.getVirtualItems();
@@ -299,7 +300,7 @@ function RunsGrid(p: GridProps) {
   };
 
   return (
-      <div class="table" role="grid" aria-rowcount={p.rows.length} data-testid="runs-table">
+      <div class="table" role="grid" aria-rowcount={p.rows.length} aria-colcount={FIRST_COL + p.cols.length} data-testid="runs-table">
       <div class="scroll" ref={scrollRef} tabIndex={0} onKeyDown={onKey} aria-label="Runs">
         <GridHead gridTemplate={gridTemplate} width={totalW} cols={p.cols} order={p.order} allSelected={p.allSelected}
           onSort={p.onSort} onSelectAll={p.onSelectAll} />
@@ -312,7 +313,7 @@ function RunsGrid(p: GridProps) {
             // hands its DOM nodes to the row that enters, so Preact patches
             // text instead of building and discarding whole rows every frame.
             return (
-              <GridRow key={vi.index % vis.length} row={row} index={vi.index} start={vi.start} gridTemplate={gridTemplate} cols={p.cols}
+              <GridRow key={vi.index % vis.length} row={row} index={vi.index} start={vi.start} gridTemplate={gridTemplate} cols={p.cols} c0={c0} c1={c1}
                 selected={p.selected.has(id)} cursor={vi.index === cursor} expanded={p.expanded.has(id)}
                 onToggleSel={p.onToggleSel} onToggleExpand={p.onToggleExpand} onCursor={setCursor} />
             );
@@ -323,8 +324,41 @@ function RunsGrid(p: GridProps) {
   );
 }
 
+// Columns to the left of the param/metric/tag columns: the checkbox, the
+// name and FIXED.
+const FIRST_COL = 2 + FIXED.length;
+// Param/metric/tag columns rendered beyond each side of the view.
+const OVERSCAN_COLS = 2;
+
+// The range [c0, c1) of cols (the param, metric and tag columns) that a row
+// renders: those within the scroller's view, plus OVERSCAN_COLS each side.
+// Most of the 20 or so columns of a wide experiment lie beyond the right
+// edge; laying out and painting their cells in every entering row was most
+// of a scroll frame's work. It changes only when horizontal scrolling or a
+// resize brings another column into reach.
+function useVisibleCols(scrollRef: { current: HTMLDivElement | null }, n: number): [number, number] {
+  const [range, setRange] = useState<[number, number]>([0, Math.min(n, 8)]);
+  useEffect(() => {
+    const el = scrollRef.current;
+    if (!el) return;
+    const x0 = CHECK_W + NAME_W + FIXED.reduce((a, f) => a + f.width, 0);
+    const update = () => {
+      const left = el.scrollLeft, right = left + el.clientWidth;
+      const a = Math.max(0, Math.floor((left - x0) / COL_W) - OVERSCAN_COLS);
+      const b = Math.min(n, Math.max(a, Math.ceil((right - x0) / COL_W) + OVERSCAN_COLS));
+      setRange((cur) => (cur[0] === a && cur[1] === b ? cur : [a, b]));
+    };
+    update();
+    el.addEventListener('scroll', update, { passive: true });
+    const ro = new ResizeObserver(update);
+    ro.observe(el);
+    return () => { el.removeEventListener('scroll', update); ro.disconnect(); };
+  }, [n]);
+  return [Math.min(range[0], n), Math.min(range[1], n)];
+}
+
 interface RowProps {
-  row: Row; index: number; start: number; gridTemplate: string; cols: Col[];
+  row: Row; index: number; start: number; gridTemplate: string; cols: Col[]; c0: number; c1: number;
   selected: boolean; cursor: boolean; expanded: boolean;
   onToggleSel: (id: string) => void; onToggleExpand: (id: string, open?: boolean) => void; onCursor: (i: number) => void;
 }
@@ -389,11 +423,13 @@ class GridRow extends Pure<RowProps> {
           const s = f.cell(r);
           return <div key={f.id} class={'td' + (fits(s, f.width, false) ? '' : ' clip')} role="gridcell" title={s}>{s}</div>;
         })}
-        {p.cols.map((c) => {
+        {p.c0 > 0 && <div class="gap" style={{ gridColumn: 'span ' + p.c0 }} />}
+        {p.cols.slice(p.c0, p.c1).map((c, i) => {
           const v = colValue(r, c);
           const s = typeof v === 'number' ? fmtNum(v) : v ?? '';
           const num = c.kind === 'm';
-          return <div key={colId(c)} role="gridcell" class={'td' + (num ? ' num' : '') + (fits(s, COL_W, num) ? '' : ' clip')} data-col={colId(c)} title={String(v ?? '')}>{s}</div>;
+          return <div key={colId(c)} role="gridcell" aria-colindex={FIRST_COL + p.c0 + i + 1}
+            class={'td' + (num ? ' num' : '') + (fits(s, COL_W, num) ? '' : ' clip')} data-col={colId(c)} title={String(v ?? '')}>{s}</div>;
         })}
       </div>
     );
