@@ -110,6 +110,7 @@ async function measureTable(page, ids, res) {
   res.allRowsLoadedMs = await page.evaluate(() => performance.now());
 
   // 2. Scroll the whole table, a fixed distance per frame, recording frame deltas.
+  const cpuBefore = chromiumCpuMs();
   const frames = await page.evaluate(async (px) => {
     const el = document.querySelector('[data-testid="runs-table"] .scroll');
     const deltas = [];
@@ -125,13 +126,36 @@ async function measureTable(page, ids, res) {
     });
     return deltas.slice(1);
   }, SCROLL_PX);
+  const cpuMs = chromiumCpuMs() - cpuBefore;
   res.scroll = { pxPerFrame: SCROLL_PX, frames: frames.length, medianMs: q(frames, 0.5), p95Ms: q(frames, 0.95), maxMs: Math.max(...frames), over16_7: frames.filter((d) => d > 17.5).length };
+  // CPU of every Chromium process (renderer, GPU/compositor, browser) per
+  // frame: what a frame costs, which load on the machine does not change
+  // (dropped frames it does). 16.7 ms per frame would be a whole core.
+  res.scroll.cpuMsPerFrame = Number((cpuMs / frames.length).toFixed(2));
   // rAF deltas are whole vsync intervals (16.7 ms at 60 Hz) give or take timer
   // rounding: one above 17.5 ms means at least one frame was missed.
   res.scroll.droppedFrames = frames.reduce((a, d) => a + Math.max(0, Math.round(d / (1000 / 60)) - 1), 0);
   // Where the long frames fell (frame index: delta ms), to tell start-up
   // stalls from ones that recur while scrolling.
   res.scroll.longFrames = frames.flatMap((d, i) => (d > 17.5 ? [`${i}: ${d.toFixed(1)}`] : []));
+}
+
+// chromiumCpuMs is the CPU time (user + system) so far of every running
+// Chromium process on the machine, from /proc (Linux only; 0 elsewhere).
+function chromiumCpuMs() {
+  let ticks = 0;
+  let pids = [];
+  try { pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d)); } catch { return 0; }
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (!/chrom/i.test(comm)) continue;
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+    } catch { /* gone meanwhile */ }
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
 }
 
 async function measure(ids) {

@@ -13,7 +13,9 @@
 #   line ($OUT_DIR/perf-after-warmup.json); the warm-up's log lines go to $OUT_DIR/perf-warmup.log.
 #   Then, unless NO_SNAPSHOT=1 too, a restart: a server warms up, is stopped with SIGTERM (it saves
 #   its history cache to $OUT_DIR/perf-history.cache), is started again (it loads the snapshot) and
-#   navigated to at once ($OUT_DIR/perf-after-restart.json; log lines in perf-warmup.log).
+#   navigated to at once ($OUT_DIR/perf-after-restart.json; log lines in perf-warmup.log); and a
+#   crash: a server saving its cache every 2 s (--history-cache-save-every) warms up, is killed
+#   with SIGKILL, is started again and navigated to at once ($OUT_DIR/perf-after-kill.json).
 #   Every other server runs with --history-cache-file '': no snapshot is read or written.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -87,6 +89,19 @@ if [[ -z "${SKIP_CHART:-}" && -z "${FILL_ONLY:-}" && -z "${NO_WARMUP:-}" ]]; the
     node -e 'const r = require(process.argv[1]); console.log(`first chart after a restart from a snapshot: ${(r.chartCold.drawnMs / 1000).toFixed(2)} s`)' "$OUT_DIR/perf-after-restart.json"
     stop_server
     rm -f "$snap"
-    echo "== load after the restart run: $(uptime)"
+    echo "== restart after kill -9, from the snapshot saved while serving: $(uptime)"
+    start_server "$OUT_DIR/perf-server-kill1.log" --log-level info --history-cache-file "$snap" --history-cache-save-every 2s
+    wait_warm "$OUT_DIR/perf-server-kill1.log" >/dev/null
+    for _ in $(seq 1 50); do [[ -s "$snap" ]] && break; sleep 0.2; done
+    sleep 3 # the save after the warm-up's last entry
+    kill -KILL -- "-$PID"; wait "$PID" 2>/dev/null || true; PID=""
+    ls -l "$snap" | tee -a "$OUT_DIR/perf-warmup.log"
+    start_server "$OUT_DIR/perf-server-kill2.log" --log-level info --history-cache-file "$snap"
+    (cd "$HERE" && SKIP_FILL=1 SKIP_TABLE=1 CHART_NAVS=1 RESULT_FILE=perf-after-kill.json node perf.mjs) >/dev/null
+    grep 'history cache' "$OUT_DIR/perf-server-kill2.log" | tee -a "$OUT_DIR/perf-warmup.log"
+    node -e 'const r = require(process.argv[1]); console.log(`first chart after kill -9 and a restart: ${(r.chartCold.drawnMs / 1000).toFixed(2)} s`)' "$OUT_DIR/perf-after-kill.json"
+    stop_server
+    rm -f "$snap"
+    echo "== load after the restart runs: $(uptime)"
   fi
 fi
