@@ -132,6 +132,9 @@ type cacheEntry struct {
 	// seq is the cache's change count when the entry was stored; a refresh
 	// replaces only the entry it started from.
 	seq uint64
+	// log is set for an entry of a log store (rollup_log.go), whose
+	// validity is the log's length, not a stamp.
+	log *logState
 }
 
 // stamp is the (step, timestamp) of a metric's latest point. The value is
@@ -384,6 +387,8 @@ func (c *historyCache) logged(runID string, ms []Metric, newKeys map[string]bool
 		}
 		el, ok := c.entries[k]
 		switch {
+		case ok && el.Value.(*cacheEntry).log != nil:
+			// A log store's entry catches up from the log on its next read.
 		case ok && (err != nil || !c.extendLocked(el, ms)):
 			c.removeLocked(el)
 		case !ok && starts:
@@ -424,22 +429,28 @@ func (c *historyCache) startLocked(k cacheKey, ms []Metric) {
 // entry answers every request whose grid unit is at least the new width.
 // Readers holding the old blocks keep them: they are not written again.
 func (c *historyCache) coarsenLocked(e *cacheEntry, step int64) bool {
-	for uint64(step>>e.shift)-uint64(e.kMin) >= uint64(e.maxBlocks) {
-		if e.shift >= 62 {
+	// Find the width first, then merge once: a step far beyond the last
+	// block may need many doublings.
+	d := uint(0)
+	for uint64(step>>(e.shift+d))-uint64(e.kMin>>d) >= uint64(e.maxBlocks) {
+		if e.shift+d >= 62 {
 			return false
 		}
-		d := uint(1)
-		kMin := e.kMin >> d
-		n := 0
-		if len(e.blocks) > 0 {
-			n = int(((e.kMin+int64(len(e.blocks))-1)>>d)-kMin) + 1
-		}
-		blocks := make([]extremes, n, uint64(step>>(e.shift+d))-uint64(kMin)+1)
-		for i, b := range e.blocks {
-			blocks[((e.kMin+int64(i))>>d)-kMin].merge(b)
-		}
-		e.shift, e.kMin, e.blocks = e.shift+d, kMin, blocks
+		d++
 	}
+	if d == 0 {
+		return true
+	}
+	kMin := e.kMin >> d
+	n := 0
+	if len(e.blocks) > 0 {
+		n = int(((e.kMin+int64(len(e.blocks))-1)>>d)-kMin) + 1
+	}
+	blocks := make([]extremes, n, max(uint64(n), uint64(step>>(e.shift+d))-uint64(kMin)+1))
+	for i, b := range e.blocks {
+		blocks[((e.kMin+int64(i))>>d)-kMin].merge(b)
+	}
+	e.shift, e.kMin, e.blocks = e.shift+d, kMin, blocks
 	return true
 }
 
@@ -609,6 +620,12 @@ func (s *Service) anyCached(runIDs []string, key string) bool {
 }
 
 func (s *Service) downsampleRun(ctx context.Context, sc MetricStepScanner, runID string, q runQuery) ([]StepPoint, error) {
+	if s.logs != nil {
+		if q.whole {
+			return s.downsampleLog(ctx, s.logs, runID, q)
+		}
+		return readLogRange(ctx, s.logs, runID, q)
+	}
 	first, last, ok, err := sc.MetricStepBounds(ctx, runID, q.key, q.lo, q.hi)
 	if err != nil || !ok {
 		return nil, err

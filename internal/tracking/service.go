@@ -20,6 +20,9 @@ type Service struct {
 	parser QueryParser
 	// histCache serves GetMetricHistoryDownsampled; nil when disabled.
 	histCache *historyCache
+	// logs is the store as a MetricLogReader when its cache entries follow
+	// logs rather than latest points.
+	logs MetricLogReader
 }
 
 // ServiceOptions configures a Service; zero values pick sane defaults.
@@ -40,10 +43,16 @@ type ServiceOptions struct {
 // NewService wraps store.
 func NewService(store Store, opts ServiceOptions) *Service {
 	s := &Service{store: store, now: opts.Now, rand: opts.Rand, logger: opts.Logger, parser: opts.Parser}
-	if _, ok := store.(LatestMetricReader); ok {
-		// Only a store that reports latest points can have its cache
-		// checked against other writers (see GetMetricHistoryDownsampled).
+	_, latest := store.(LatestMetricReader)
+	logs, isLog := store.(MetricLogReader)
+	if latest || isLog {
+		// Only a store that reports latest points, or keeps histories as
+		// append-only logs, can have its cache checked against other
+		// writers (see GetMetricHistoryDownsampled).
 		s.histCache = newHistoryCache(opts.HistoryCacheBytes)
+	}
+	if isLog && !latest && s.histCache != nil {
+		s.logs = logs
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -244,7 +253,7 @@ func (s *Service) CreateRun(ctx context.Context, r NewRun) (*Run, error) {
 	// A missing start_time stays 0, as MLflow 3.18's server keeps it (its
 	// clients always send one).
 	run, err := s.store.CreateRun(ctx, r)
-	if err == nil && s.histCache != nil {
+	if err == nil && s.histCache != nil && s.logs == nil {
 		// Its histories start with this server's writes: chart them from
 		// the cache from the first point.
 		s.histCache.created(run.Info.RunID)
@@ -411,8 +420,8 @@ func (s *Service) LogBatch(ctx context.Context, runID string, metrics []Metric, 
 // for runs this server did not create by asking the store's latest points
 // (once a series: the cache remembers the answer).
 func (s *Service) writeMetrics(ctx context.Context, runID string, metrics []Metric, write func() error) error {
-	if s.histCache == nil || len(metrics) == 0 {
-		return write()
+	if s.histCache == nil || s.logs != nil || len(metrics) == 0 {
+		return write() // a log store's entries read what was appended
 	}
 	var newKeys map[string]bool
 	if lr, ok := s.store.(LatestMetricReader); ok {

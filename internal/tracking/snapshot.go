@@ -52,9 +52,10 @@ type SnapshotReport struct {
 }
 
 // HasHistoryCache reports whether this Service keeps a chart history cache
-// (a store with latest points, a non-negative budget): without one there is
-// nothing to save or load.
-func (s *Service) HasHistoryCache() bool { return s.histCache != nil }
+// that snapshots can hold (a store with latest points, a non-negative
+// budget): without one there is nothing to save or load. A log store's
+// cache (MetricLogReader) is rebuilt from its files instead.
+func (s *Service) HasHistoryCache() bool { return s.histCache != nil && s.logs == nil }
 
 // SaveHistoryCache writes the chart history cache's entries to path,
 // atomically: into a temporary file in the same directory, synced, then
@@ -70,6 +71,9 @@ func (s *Service) SaveHistoryCache(path, backend string) (SnapshotReport, error)
 		return SnapshotReport{}, nil
 	}
 	entries, changes := c.copyEntries()
+	if len(entries) == 0 {
+		return SnapshotReport{Elapsed: time.Since(start)}, nil // nothing a file would hold
+	}
 	rep := SnapshotReport{Series: len(entries)}
 	for _, e := range entries {
 		rep.Bytes += e.bytes
@@ -151,6 +155,9 @@ func (c *historyCache) copyEntries() ([]cacheEntry, uint64) {
 	out := make([]cacheEntry, 0, c.lru.Len())
 	for el := c.lru.Front(); el != nil; el = el.Next() {
 		e := *el.Value.(*cacheEntry)
+		if e.log != nil {
+			continue // log entries are rebuilt from the log (no stamp to check a saved one by)
+		}
 		e.blocks = append([]extremes(nil), e.blocks...)
 		out = append(out, e)
 	}

@@ -314,9 +314,20 @@ func TestSnapshotWriteIsAtomic(t *testing.T) {
 		})
 	}
 	// A path that cannot be written (its directory is a file) fails cleanly.
-	svc := NewService(newHistoryStore(1), ServiceOptions{})
+	h := newHistoryStore(1)
+	h.write(runID(1), denseMetrics("loss", 0, 5_000, func(s int64) float64 { return float64(s % 3) }))
+	svc := NewService(h, ServiceOptions{})
+	checkDownsampled(t, svc, h, []string{runID(1)}, "loss", nil, nil, 1000)
 	if _, err := svc.SaveHistoryCache(filepath.Join(path, "x.cache"), snapBackend); err == nil {
 		t.Fatal("saved under a file")
+	}
+	// An empty cache writes nothing.
+	empty := NewService(newHistoryStore(2), ServiceOptions{})
+	if rep, err := empty.SaveHistoryCache(filepath.Join(dir, "empty.cache"), snapBackend); err != nil || rep.Series != 0 {
+		t.Fatalf("empty cache saved: %+v, %v", rep, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "empty.cache")); err == nil {
+		t.Fatal("a file for an empty cache")
 	}
 }
 

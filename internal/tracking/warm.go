@@ -66,7 +66,8 @@ const (
 // entry. Series whose latest step is below WarmMaxPoints are skipped: a
 // cold read of them is cheap. It logs one line when it ends and returns
 // ctx's error when cancelled. Without a cache, or a store that scans step
-// ranges, reports latest points and lists recent series, it does nothing.
+// ranges, reports latest points (or keeps append-only logs, whose entries
+// are sized by reading them) and lists recent series, it does nothing.
 func (s *Service) WarmHistoryCache(ctx context.Context) (WarmReport, error) {
 	start := time.Now()
 	rep := WarmReport{Stopped: "done"}
@@ -74,7 +75,7 @@ func (s *Service) WarmHistoryCache(ctx context.Context) (WarmReport, error) {
 	sc, okScan := s.store.(MetricStepScanner)
 	lr, okLatest := s.store.(LatestMetricReader)
 	rl, okList := s.store.(RecentSeriesLister)
-	if c == nil || !okScan || !okLatest || !okList {
+	if c == nil || !okScan || (!okLatest && s.logs == nil) || !okList {
 		return rep, nil
 	}
 	err := s.warm(ctx, c, sc, lr, rl, &rep)
@@ -99,8 +100,12 @@ func (s *Service) WarmHistoryCache(ctx context.Context) (WarmReport, error) {
 func (s *Service) warm(ctx context.Context, c *historyCache, sc MetricStepScanner, lr LatestMetricReader, rl RecentSeriesLister, rep *WarmReport) error {
 	fill := c.budget / warmFillDen * warmFillNum
 	// Entries loaded from a snapshot first: each is counted against the
-	// store (and extended, or read again) before a chart needs it.
+	// store (and extended, or read again) before a chart needs it. (A log
+	// store's entries are never saved: none to verify.)
 	for _, k := range c.unverified() {
+		if lr == nil {
+			break
+		}
 		if err := c.waitIdle(ctx); err != nil {
 			return err
 		}
@@ -128,6 +133,27 @@ func (s *Service) warm(ctx context.Context, c *historyCache, sc MetricStepScanne
 		k := cacheKey{sr.RunID, sr.Key}
 		if c.has(k) {
 			rep.Present++
+			continue
+		}
+		if s.logs != nil {
+			// A log's entry is sized by reading it: stop once less than the
+			// largest entry from writes would still fit.
+			if c.usedBytes()+ownCacheBlocks*blockBytes > fill {
+				rep.Stopped = "full"
+				return nil
+			}
+			q := runQuery{key: sr.Key, lo: math.MinInt64, hi: math.MaxInt64, whole: true, maxPoints: WarmMaxPoints, fill: fill}
+			if _, err := s.downsampleRun(ctx, sc, sr.RunID, q); err != nil {
+				return err
+			}
+			if b, ok := c.entryBytes(k); ok {
+				rep.Warmed++
+				rep.Bytes += b
+				runs[sr.RunID] = true
+				rep.Runs = len(runs)
+			} else {
+				rep.Skipped++
+			}
 			continue
 		}
 		first, last, ok, err := sc.MetricStepBounds(ctx, sr.RunID, sr.Key, math.MinInt64, math.MaxInt64)

@@ -2,6 +2,7 @@ package filestore
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -69,7 +70,38 @@ func TestHistoryDownsampleMatchesWholeReads(t *testing.T) {
 	f.Close()
 
 	svc := tracking.NewService(s, tracking.ServiceOptions{})
-	for trial := range 150 {
+	appendLines := func(runID, text string) {
+		t.Helper()
+		f, err := os.OpenFile(filepath.Join(root, exp, runID, metricsDir, "m"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString(text); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	partial := ""
+	for trial := range 300 {
+		// Between reads, the files grow: through this store, by another
+		// program (any step), and by a line written in two parts.
+		switch id := runs[rng.IntN(3)]; trial % 10 {
+		case 3:
+			if err := svc.LogBatch(ctx, id, []tracking.Metric{{Key: "m", Value: rng.NormFloat64(), Timestamp: 9, Step: rng.Int64N(5000)}}, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+		case 5:
+			appendLines(id, fmt.Sprintf("7 %v %d\n5 1e12 %d\n", rng.NormFloat64(), rng.Int64N(6000)-200, rng.Int64N(3000)))
+		case 7:
+			partial = id
+			appendLines(id, "8 -7e11 ")
+		case 9:
+			if partial != "" {
+				appendLines(partial, "1234\n")
+				partial = ""
+			}
+		}
+
 		ids := []string{runs[rng.IntN(3)], runs[rng.IntN(3)], "ffffffffffffffffffffffffffffffff"}
 		maxPoints := 4 + rng.IntN(400)
 		lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
@@ -110,5 +142,128 @@ func TestHistoryDownsampleMatchesWholeReads(t *testing.T) {
 				t.Fatalf("trial %d: point %d = %+v, want %+v", trial, i, g, w)
 			}
 		}
+	}
+}
+
+// MetricLogStat and ScanMetricLog: a line still being written is neither
+// read nor counted in the offset; the tail is the bytes before the offset.
+func TestMetricLog(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s, err := Open(ctx, root, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	exp, err := s.CreateExperiment(ctx, tracking.NewExperiment{Name: "l"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.CreateRun(ctx, tracking.NewRun{ExperimentID: exp, StartTime: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := r.Info.RunID
+	if _, ok, err := s.MetricLogStat(ctx, id, "m", 0); ok || err != nil {
+		t.Fatalf("no file yet: ok %v, err %v", ok, err)
+	}
+	if _, ok, err := s.MetricLogStat(ctx, "ffffffffffffffffffffffffffffffff", "m", 0); ok || err != nil {
+		t.Fatalf("unknown run: ok %v, err %v", ok, err)
+	}
+	ms := []tracking.Metric{{Key: "m", Value: 1.5, Timestamp: 10, Step: 0}, {Key: "m", Value: math.NaN(), Timestamp: 11, Step: 1}, {Key: "m", Value: math.Inf(-1), Timestamp: 12, Step: -4}}
+	if err := s.LogBatch(ctx, id, ms, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(root, exp, id, metricsDir, "m")
+	data, _ := os.ReadFile(path)
+	scan := func(from int64) ([]tracking.StepPoint, int64, []byte) {
+		t.Helper()
+		var got []tracking.StepPoint
+		end, tail, err := s.ScanMetricLog(ctx, id, "m", from, func(p tracking.StepPoint) error { got = append(got, p); return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got, end, tail
+	}
+	got, end, tail := scan(0)
+	if len(got) != 3 || got[0] != (tracking.StepPoint{Step: 0, Timestamp: 10, Value: 1.5}) || !math.IsNaN(got[1].Value) || got[2].Value != math.Inf(-1) || got[2].Step != -4 {
+		t.Fatalf("points %+v", got)
+	}
+	if end != int64(len(data)) || string(tail) != string(data[max(0, len(data)-tracking.MetricLogTailBytes):]) {
+		t.Fatalf("end %d tail %q, file %q", end, tail, data)
+	}
+	st, ok, err := s.MetricLogStat(ctx, id, "m", end)
+	if !ok || err != nil || st.Size != end || string(st.Tail) != string(tail) {
+		t.Fatalf("stat %+v ok %v err %v", st, ok, err)
+	}
+	// Half a line: the size grows, the scan reads nothing and stays put.
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("13 2.5")
+	if got, end2, _ := scan(end); len(got) != 0 || end2 != end {
+		t.Fatalf("half line read: %+v, end %d (was %d)", got, end2, end)
+	}
+	if st, _, _ := s.MetricLogStat(ctx, id, "m", end); st.Size != end+6 || string(st.Tail) != string(tail) {
+		t.Fatalf("stat with a half line %+v", st)
+	}
+	// Finished, with a 5-field line after it: both are read from end on.
+	f.WriteString(" 7\n14 3 8 ds digest\n")
+	f.Close()
+	got, end3, _ := scan(end)
+	if len(got) != 2 || got[0] != (tracking.StepPoint{Step: 7, Timestamp: 13, Value: 2.5}) || got[1] != (tracking.StepPoint{Step: 8, Timestamp: 14, Value: 3}) {
+		t.Fatalf("appended points %+v", got)
+	}
+	data, _ = os.ReadFile(path)
+	if end3 != int64(len(data)) {
+		t.Fatalf("end %d, file of %d bytes", end3, len(data))
+	}
+	// A malformed line is an error, as GetMetricHistory reports it.
+	os.WriteFile(path, append(data, "15 x 9\n"...), 0o644)
+	if _, _, err := s.ScanMetricLog(ctx, id, "m", end3, func(tracking.StepPoint) error { return nil }); err == nil {
+		t.Fatal("malformed line read")
+	}
+}
+
+// RecentMetricSeries: active runs of active experiments, newest first, keys
+// in order, series whose latest step is below the bound left out.
+func TestRecentMetricSeries(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	exp, _ := s.CreateExperiment(ctx, tracking.NewExperiment{Name: "a"})
+	gone, _ := s.CreateExperiment(ctx, tracking.NewExperiment{Name: "b"})
+	mk := func(exp string, start int64, ms ...tracking.Metric) string {
+		t.Helper()
+		r, err := s.CreateRun(ctx, tracking.NewRun{ExperimentID: exp, StartTime: start})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.LogBatch(ctx, r.Info.RunID, ms, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		return r.Info.RunID
+	}
+	old := mk(exp, 1, tracking.Metric{Key: "loss", Value: 1, Step: 5000})
+	recent := mk(exp, 9, tracking.Metric{Key: "z", Value: 1, Step: 2000}, tracking.Metric{Key: "acc", Value: 1, Step: 3000}, tracking.Metric{Key: "short", Value: 1, Step: 10})
+	deleted := mk(exp, 20, tracking.Metric{Key: "loss", Value: 1, Step: 5000})
+	mk(gone, 30, tracking.Metric{Key: "loss", Value: 1, Step: 5000})
+	if err := s.DeleteRun(ctx, deleted); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteExperiment(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.RecentMetricSeries(ctx, 1000, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []tracking.SeriesRef{{RunID: recent, Key: "acc"}, {RunID: recent, Key: "z"}, {RunID: old, Key: "loss"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("series %v, want %v", got, want)
+	}
+	if got, _ := s.RecentMetricSeries(ctx, 1000, 2); len(got) != 2 {
+		t.Fatalf("limit 2: %v", got)
 	}
 }
