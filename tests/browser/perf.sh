@@ -17,6 +17,9 @@
 #   crash: a server saving its cache every 2 s (--history-cache-save-every) warms up, is killed
 #   with SIGKILL, is started again and navigated to at once ($OUT_DIR/perf-after-kill.json).
 #   Every other server runs with --history-cache-file '': no snapshot is read or written.
+#   PERF_BACKEND=URI measures another store (e.g. an mlruns folder) instead of $PERF_DATA/m.db,
+#   with SKIP_FILL=1 and a perf-ids.json naming its experiments and chart runs; CHART_KEY names
+#   the charted metric when it is not "loss". A file store keeps no snapshots: set NO_SNAPSHOT=1.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -36,7 +39,7 @@ if [[ -z "${NO_BUILD:-}" ]]; then (cd "$ROOT/web" && npm ci --no-audit --no-fund
 # start_server LOG FLAGS...: a fresh server on the data; returns once it answers.
 start_server() {
   local log="$1"; shift
-  setsid "$DATA/mltrack" server --backend-store-uri "sqlite:///$DATA/m.db" --host 127.0.0.1 --port "$PORT" \
+  setsid "$DATA/mltrack" server --backend-store-uri "${PERF_BACKEND:-sqlite:///$DATA/m.db}" --host 127.0.0.1 --port "$PORT" \
     --static-prefix /mlflow "$@" >"$log" 2>&1 &
   PID=$!
   for _ in $(seq 1 120); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT/mlflow/health" 2>/dev/null && break; sleep 0.5; done
