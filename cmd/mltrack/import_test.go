@@ -134,25 +134,12 @@ func TestImportSavesTheTargetsChartCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exp, err := st.CreateExperiment(ctx, tracking.NewExperiment{Name: "e"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := st.CreateRun(ctx, tracking.NewRun{ExperimentID: exp, StartTime: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := r.Info.RunID
-	ms := make([]tracking.Metric, 0, 3000)
-	for i := range 3000 {
-		ms = append(ms, tracking.Metric{Key: "loss", Value: float64(i % 11), Timestamp: 5, Step: int64(i)})
-	}
-	ms[1234].Value = 77
-	for i := 0; i < len(ms); i += tracking.MaxMetricsPerBatch {
-		if err := st.LogBatch(ctx, id, ms[i:min(i+tracking.MaxMetricsPerBatch, len(ms))], nil, nil); err != nil {
-			t.Fatal(err)
+	id := seedLossRun(t, st, 3000, func(i int) float64 {
+		if i == 1234 {
+			return 77
 		}
-	}
+		return float64(i % 11)
+	})
 	st.Close()
 	uri := "sqlite:///" + filepath.Join(dir, "target.db")
 	snap := filepath.Join(dir, "cache", "h.cache")

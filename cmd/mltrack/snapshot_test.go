@@ -71,6 +71,31 @@ func waitLog(t *testing.T, logs *lockedBuffer, line string) {
 	}
 }
 
+// seedLossRun creates an experiment and a run in st whose "loss" has steps
+// 0 to n-1 with the given values, and returns the run's id.
+func seedLossRun(t *testing.T, st tracking.Store, n int, value func(int) float64) string {
+	t.Helper()
+	ctx := context.Background()
+	exp, err := st.CreateExperiment(ctx, tracking.NewExperiment{Name: "seed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := st.CreateRun(ctx, tracking.NewRun{ExperimentID: exp, StartTime: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := make([]tracking.Metric, 0, n)
+	for i := range n {
+		ms = append(ms, tracking.Metric{Key: "loss", Value: value(i), Timestamp: 10, Step: int64(i)})
+	}
+	for i := 0; i < len(ms); i += tracking.MaxMetricsPerBatch {
+		if err := st.LogBatch(ctx, r.Info.RunID, ms[i:min(i+tracking.MaxMetricsPerBatch, len(ms))], nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r.Info.RunID
+}
+
 // chartMax is the largest value in a 1,000-point chart of runID's "loss".
 func chartMax(t *testing.T, port int, runID string) float64 {
 	t.Helper()
@@ -114,24 +139,7 @@ func TestHistoryCacheSnapshotAcrossRestart(t *testing.T) {
 		return st
 	}
 	st := open()
-	exp, err := st.CreateExperiment(ctx, tracking.NewExperiment{Name: "snap"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := st.CreateRun(ctx, tracking.NewRun{ExperimentID: exp, StartTime: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := r.Info.RunID
-	ms := make([]tracking.Metric, tracking.MaxMetricsPerBatch)
-	for from := 0; from < 3000; from += len(ms) {
-		for i := range ms {
-			ms[i] = tracking.Metric{Key: "loss", Value: float64(i % 7), Timestamp: 10, Step: int64(from + i)}
-		}
-		if err := st.LogBatch(ctx, id, ms, nil, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	id := seedLossRun(t, st, 3000, func(i int) float64 { return float64(i % 7) })
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -186,14 +186,7 @@ func (s *Service) readLog(ctx context.Context, lg MetricLogReader, runID string,
 		c.abandonBuild(k, b)
 		return nil, err
 	}
-	first, last := pts[0].Step, pts[0].Step
-	for _, p := range pts {
-		first, last = min(first, p.Step), max(last, p.Step)
-	}
-	env := newEnvelope(first, last, q.maxPoints)
-	for _, p := range pts {
-		env.add(p)
-	}
+	env, first, last := envelopeOf(pts, q.maxPoints)
 	shift := env.grid.unitShift
 	blocks := uint64(last>>shift) - uint64(first>>shift) + 1
 	if len(pts) <= q.maxPoints || blocks > maxCacheBlocks {
@@ -226,15 +219,22 @@ func readLogRange(ctx context.Context, lg MetricLogReader, runID string, q runQu
 	if err != nil || len(pts) == 0 {
 		return nil, err
 	}
-	first, last := pts[0].Step, pts[0].Step
+	env, _, _ := envelopeOf(pts, q.maxPoints)
+	return env.points(), nil
+}
+
+// envelopeOf reduces points in any order (at least one) and returns the
+// envelope with their first and last step.
+func envelopeOf(pts []StepPoint, maxPoints int) (env *envelope, first, last int64) {
+	first, last = pts[0].Step, pts[0].Step
 	for _, p := range pts {
 		first, last = min(first, p.Step), max(last, p.Step)
 	}
-	env := newEnvelope(first, last, q.maxPoints)
+	env = newEnvelope(first, last, maxPoints)
 	for _, p := range pts {
 		env.add(p)
 	}
-	return env.points(), nil
+	return env, first, last
 }
 
 // lookupLog returns a copy of k's entry if it is a log entry.

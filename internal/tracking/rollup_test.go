@@ -190,6 +190,13 @@ func denseMetrics(key string, from, to int64, value func(int64) float64) []Metri
 // force reduction of what the store holds.
 func checkDownsampled(t *testing.T, svc *Service, h *historyStore, runIDs []string, key string, start, end *int64, maxPoints int) {
 	t.Helper()
+	checkAgainst(t, svc, h.all, runIDs, key, start, end, maxPoints)
+}
+
+// checkAgainst compares the service's answer for runIDs with the brute
+// force reduction of all(runID, key), every point a store holds.
+func checkAgainst(t *testing.T, svc *Service, all func(runID, key string) []StepPoint, runIDs []string, key string, start, end *int64, maxPoints int) {
+	t.Helper()
 	got, err := svc.GetMetricHistoryDownsampled(context.Background(), runIDs, key, start, end, maxPoints)
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +207,7 @@ func checkDownsampled(t *testing.T, svc *Service, h *historyStore, runIDs []stri
 	}
 	var want []Metric
 	for _, id := range runIDs {
-		for _, p := range bruteEnvelope(h.all(id, key), lo, hi, maxPoints) {
+		for _, p := range bruteEnvelope(all(id, key), lo, hi, maxPoints) {
 			want = append(want, Metric{Key: key, Step: p.Step, Timestamp: p.Timestamp, Value: p.Value, RunID: id})
 		}
 	}

@@ -103,19 +103,10 @@ func (s *Service) warm(ctx context.Context, c *historyCache, sc MetricStepScanne
 	// store (and extended, or read again) before a chart needs it. (A log
 	// store's entries are never saved: none to verify.)
 	for _, k := range c.unverified() {
-		if lr == nil {
-			break
-		}
 		if err := c.waitIdle(ctx); err != nil {
 			return err
 		}
-		latest, err := lr.LatestMetrics(ctx, []string{k.run}, k.key)
-		if err != nil {
-			return err
-		}
-		q := runQuery{key: k.key, lo: math.MinInt64, hi: math.MaxInt64, whole: true, maxPoints: WarmMaxPoints,
-			latest: latest, stamped: true, fill: fill}
-		if _, err := s.downsampleRun(ctx, sc, k.run, q); err != nil {
+		if err := s.warmSeries(ctx, sc, lr, k, fill); err != nil {
 			return err
 		}
 		rep.Verified++
@@ -142,48 +133,29 @@ func (s *Service) warm(ctx context.Context, c *historyCache, sc MetricStepScanne
 				rep.Stopped = "full"
 				return nil
 			}
-			q := runQuery{key: sr.Key, lo: math.MinInt64, hi: math.MaxInt64, whole: true, maxPoints: WarmMaxPoints, fill: fill}
-			if _, err := s.downsampleRun(ctx, sc, sr.RunID, q); err != nil {
+		} else {
+			first, last, ok, err := sc.MetricStepBounds(ctx, sr.RunID, sr.Key, math.MinInt64, math.MaxInt64)
+			if err != nil {
 				return err
 			}
-			if b, ok := c.entryBytes(k); ok {
-				rep.Warmed++
-				rep.Bytes += b
-				runs[sr.RunID] = true
-				rep.Runs = len(runs)
-			} else {
+			if !ok {
 				rep.Skipped++
+				continue
 			}
-			continue
+			// The entry downsampleRun would build, sized before reading it.
+			shift := newEnvelopeGrid(first, last, (WarmMaxPoints-2)/2).unitShift
+			blocks := uint64(last>>shift) - uint64(first>>shift) + 1
+			bytes := entryOverhead + int64(blocks)*blockBytes
+			if blocks > maxCacheBlocks || bytes > c.budget/4 {
+				rep.Skipped++
+				continue
+			}
+			if c.usedBytes()+bytes > fill {
+				rep.Stopped = "full"
+				return nil
+			}
 		}
-		first, last, ok, err := sc.MetricStepBounds(ctx, sr.RunID, sr.Key, math.MinInt64, math.MaxInt64)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			rep.Skipped++
-			continue
-		}
-		// The entry downsampleRun would build, sized before reading it.
-		shift := newEnvelopeGrid(first, last, (WarmMaxPoints-2)/2).unitShift
-		blocks := uint64(last>>shift) - uint64(first>>shift) + 1
-		bytes := entryOverhead + int64(blocks)*blockBytes
-		if blocks > maxCacheBlocks || bytes > c.budget/4 {
-			rep.Skipped++
-			continue
-		}
-		if c.usedBytes()+bytes > fill {
-			rep.Stopped = "full"
-			return nil
-		}
-		// As downsampleRuns: the latest point is read before the scan.
-		latest, err := lr.LatestMetrics(ctx, []string{sr.RunID}, sr.Key)
-		if err != nil {
-			return err
-		}
-		q := runQuery{key: sr.Key, lo: math.MinInt64, hi: math.MaxInt64, whole: true, maxPoints: WarmMaxPoints,
-			latest: latest, stamped: true, fill: fill}
-		if _, err := s.downsampleRun(ctx, sc, sr.RunID, q); err != nil {
+		if err := s.warmSeries(ctx, sc, lr, k, fill); err != nil {
 			return err
 		}
 		if b, ok := c.entryBytes(k); ok {
@@ -191,9 +163,27 @@ func (s *Service) warm(ctx context.Context, c *historyCache, sc MetricStepScanne
 			rep.Bytes += b
 			runs[sr.RunID] = true
 			rep.Runs = len(runs)
+		} else if s.logs != nil {
+			rep.Skipped++ // too small to need an entry, or too wide for one
 		}
 	}
 	return nil
+}
+
+// warmSeries reads one series exactly as a cold whole-history chart of
+// WarmMaxPoints does, the latest point first (as downsampleRuns) when the
+// store has them; what it builds is kept within fill (finishBuild).
+func (s *Service) warmSeries(ctx context.Context, sc MetricStepScanner, lr LatestMetricReader, k cacheKey, fill int64) error {
+	q := runQuery{key: k.key, lo: math.MinInt64, hi: math.MaxInt64, whole: true, maxPoints: WarmMaxPoints, fill: fill}
+	if lr != nil {
+		latest, err := lr.LatestMetrics(ctx, []string{k.run}, k.key)
+		if err != nil {
+			return err
+		}
+		q.latest, q.stamped = latest, true
+	}
+	_, err := s.downsampleRun(ctx, sc, k.run, q)
+	return err
 }
 
 // waitIdle returns once no chart read is in progress: warm-up is worth less

@@ -12,21 +12,27 @@ import (
 	"github.com/mltrack/mltrack/internal/tracking"
 )
 
+// openWithExperiment opens a store on a new folder with one experiment.
+func openWithExperiment(t *testing.T, name string) (s *Store, root, exp string) {
+	t.Helper()
+	root = t.TempDir()
+	s, err := Open(context.Background(), root, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if exp, err = s.CreateExperiment(context.Background(), tracking.NewExperiment{Name: name}); err != nil {
+		t.Fatal(err)
+	}
+	return s, root, exp
+}
+
 // The chart endpoint over scans of metric files must answer exactly as the
 // whole-history reduction does, for random histories and ranges, also when
 // another program appended lines (duplicates included) to a file.
 func TestHistoryDownsampleMatchesWholeReads(t *testing.T) {
 	ctx := context.Background()
-	root := t.TempDir()
-	s, err := Open(ctx, root, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	exp, err := s.CreateExperiment(ctx, tracking.NewExperiment{Name: "h"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, root, exp := openWithExperiment(t, "h")
 	rng := rand.New(rand.NewPCG(21, 22))
 	special := []float64{0, 1, -1, math.NaN(), math.Inf(1), math.Inf(-1), math.Copysign(0, -1)}
 	var runs []string
@@ -149,16 +155,7 @@ func TestHistoryDownsampleMatchesWholeReads(t *testing.T) {
 // read nor counted in the offset; the tail is the bytes before the offset.
 func TestMetricLog(t *testing.T) {
 	ctx := context.Background()
-	root := t.TempDir()
-	s, err := Open(ctx, root, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	exp, err := s.CreateExperiment(ctx, tracking.NewExperiment{Name: "l"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, root, exp := openWithExperiment(t, "l")
 	r, err := s.CreateRun(ctx, tracking.NewRun{ExperimentID: exp, StartTime: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -227,12 +224,7 @@ func TestMetricLog(t *testing.T) {
 // in order, series whose latest step is below the bound left out.
 func TestRecentMetricSeries(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, t.TempDir(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	exp, _ := s.CreateExperiment(ctx, tracking.NewExperiment{Name: "a"})
+	s, _, exp := openWithExperiment(t, "a")
 	gone, _ := s.CreateExperiment(ctx, tracking.NewExperiment{Name: "b"})
 	mk := func(exp string, start int64, ms ...tracking.Metric) string {
 		t.Helper()
