@@ -227,27 +227,43 @@ const (
 // lookup returns a copy of the entry's header (its blocks below the last
 // block are never written again, see extend) and how it stands against the
 // store's latest point. An entry the store has points after is kept for
-// verifyOrExtend; one whose latest point is gone or older is dropped.
-func (c *historyCache) lookup(k cacheKey, latest StepPoint, hasLatest bool) (cacheEntry, entryState) {
+// verifyOrExtend; one whose latest point is gone or older is dropped. For
+// verifyOrExtend, counted is how many points the blocks it checks hold:
+// all of an unverified entry's, those before the last block of a stale
+// one (summed here, under the lock: this server's appends write the last
+// block).
+func (c *historyCache) lookup(k cacheKey, latest StepPoint, hasLatest bool) (e cacheEntry, state entryState, counted int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.entries[k]
 	if !ok {
-		return cacheEntry{}, entryMissing
+		return cacheEntry{}, entryMissing, 0
 	}
-	e := el.Value.(*cacheEntry)
+	ep := el.Value.(*cacheEntry)
 	switch {
-	case hasLatest && stampOf(latest) == e.stamp:
+	case hasLatest && stampOf(latest) == ep.stamp:
 		c.lru.MoveToFront(el)
-		if !e.verified {
-			return *e, entryUnverified
+		if !ep.verified {
+			return *ep, entryUnverified, countBlocks(ep.blocks)
 		}
-		return *e, entryFresh
-	case hasLatest && e.stamp.before(stampOf(latest)):
-		return *e, entryStale
+		return *ep, entryFresh, 0
+	case hasLatest && ep.stamp.before(stampOf(latest)):
+		return *ep, entryStale, countBlocks(ep.blocks[:lastBlock(ep)])
 	}
 	c.removeLocked(el)
-	return cacheEntry{}, entryMissing
+	return cacheEntry{}, entryMissing, 0
+}
+
+// lastBlock is the index of the block holding e's last step (at most the
+// number of blocks).
+func lastBlock(e *cacheEntry) int { return min(int((e.last>>e.shift)-e.kMin), len(e.blocks)) }
+
+func countBlocks(bs []extremes) int64 {
+	var n int64
+	for _, b := range bs {
+		n += int64(b.count)
+	}
+	return n
 }
 
 // replace stores e, a refreshed copy of an entry, if the cached entry is
@@ -633,10 +649,10 @@ func (s *Service) downsampleRun(ctx context.Context, sc MetricStepScanner, runID
 	k := cacheKey{runID, q.key}
 	latest, hasLatest := q.latest[runID]
 	if q.stamped {
-		e, state := s.histCache.lookup(k, latest, hasLatest)
+		e, state, counted := s.histCache.lookup(k, latest, hasLatest)
 		if (state == entryStale || state == entryUnverified) && q.whole {
 			// Only a whole-history read pays for bringing an entry up to date.
-			ne, err := s.verifyOrExtend(ctx, sc, e, state, latest, first, last)
+			ne, err := s.verifyOrExtend(ctx, sc, e, state, counted, latest, first, last)
 			if err != nil {
 				return nil, err
 			}
@@ -693,11 +709,12 @@ func (s *Service) downsampleRun(ctx context.Context, sc MetricStepScanner, runID
 //     as the blocks before it do, and the rest, from that step to last, is
 //     read again.
 //
-// first and last are the store's step bounds, read after latest. It returns
+// want is what lookup counted in the blocks checked. first and last are
+// the store's step bounds, read after latest. It returns
 // the entry now cached, or nil when the entry was dropped (the counts
 // differ: points were added among the steps it holds) or could not be kept;
 // the caller then reads the whole history.
-func (s *Service) verifyOrExtend(ctx context.Context, sc MetricStepScanner, e cacheEntry, state entryState, latest StepPoint, first, last int64) (*cacheEntry, error) {
+func (s *Service) verifyOrExtend(ctx context.Context, sc MetricStepScanner, e cacheEntry, state entryState, want int64, latest StepPoint, first, last int64) (*cacheEntry, error) {
 	c := s.histCache
 	counter, ok := s.store.(MetricStepCounter)
 	if !ok || first < e.first || last < e.last {
@@ -711,13 +728,8 @@ func (s *Service) verifyOrExtend(ctx context.Context, sc MetricStepScanner, e ca
 	upTo := int64(math.MaxInt64) // count every point
 	kept := len(e.blocks)
 	if state == entryStale {
-		tail := (e.last >> e.shift) << e.shift // the last block's first step
-		upTo = tail - 1
-		kept = int((e.last >> e.shift) - e.kMin)
-	}
-	var want int64
-	for _, bl := range e.blocks[:kept] {
-		want += int64(bl.count)
+		upTo = (e.last>>e.shift)<<e.shift - 1 // before the last block's first step
+		kept = lastBlock(&e)
 	}
 	got, err := counter.CountMetricSteps(ctx, e.k.run, e.k.key, math.MinInt64, upTo)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -128,7 +129,7 @@ func TestSnapshotEntriesAreVerified(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, id := range runs {
-					e, state := svc.histCache.lookup(cacheKey{id, "loss"}, h.latest[cacheKey{id, "loss"}], true)
+					e, state, _ := svc.histCache.lookup(cacheKey{id, "loss"}, h.latest[cacheKey{id, "loss"}], true)
 					if state != entryFresh || !e.verified {
 						t.Fatalf("run %s after the warm-up: state %v", id, state)
 					}
@@ -379,4 +380,65 @@ func TestSnapshotSavedPeriodicallyWhenChanged(t *testing.T) {
 	if n := len(saves); n != 0 {
 		t.Fatalf("%d saves of a just-loaded cache", n)
 	}
+}
+
+// Loaded entries verified and extended while this server appends to them,
+// another process appends too, and the warm-up runs (run with -race): once
+// the writes stop, every answer is exact.
+func TestSnapshotVerifyRacesWrites(t *testing.T) {
+	h := newHistoryStore(16)
+	runs := []string{runID(1), runID(2), runID(3)}
+	for _, id := range runs {
+		h.write(id, denseMetrics("loss", 0, 9_999, func(s int64) float64 { return float64(s % 13) }))
+	}
+	path, _ := snapshotOf(t, h, runs)
+	svc := NewService(&recentStore{historyStore: h, starts: map[string]int64{}}, ServiceOptions{})
+	if _, err := svc.LoadHistoryCache(path, snapBackend); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	run := func(f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	run(func() error { _, err := svc.WarmHistoryCache(ctx); return err })
+	for r := range 3 {
+		run(func() error {
+			for range 20 {
+				if _, err := svc.GetMetricHistoryDownsampled(ctx, runs, "loss", nil, nil, 400+r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	run(func() error {
+		for i := range 30 {
+			from := int64(10_000 + 40*i)
+			if err := svc.LogBatch(ctx, runs[i%3], denseMetrics("loss", from, from+39, func(s int64) float64 { return -float64(s % 7) }), nil, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	run(func() error {
+		for i := range 30 {
+			h.write(runs[(i+1)%3], []Metric{{Key: "loss", Step: int64(20_000 + i), Timestamp: 3, Value: float64(i)}})
+		}
+		return nil
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	checkDownsampled(t, svc, h, runs, "loss", nil, nil, 500)
+	checkDownsampled(t, svc, h, runs, "loss", nil, nil, 400)
 }
