@@ -113,4 +113,18 @@ echo "== browser tests against $BASE_URL"
 cd "$HERE"
 BASE_URL="$BASE_URL" SEED_JSON="$OUT_DIR/seed.json" OUT_DIR="$OUT_DIR/screenshots" \
   node --test --test-concurrency=1 --test-reporter=spec ui.test.mjs
+
+if [[ -n "$OWN_SERVER" && "$SUBJECT" == mltrack ]]; then
+  # The seed's own setup: the MLflow client writes an mlruns folder, mltrack serves it.
+  echo "== mlruns: written by the MLflow client, served by mltrack"
+  MLFLOW_ALLOW_FILE_STORE=true "$PYTHON" "$HERE/seed_mlruns.py" "$DATA/mlruns" "$OUT_DIR/seed-mlruns.json" >/dev/null
+  TAKEN="${TAKEN:-} $UI_PORT "
+  ML_PORT="$(free_port 19013)"
+  setsid "$DATA/mltrack" server --backend-store-uri "$DATA/mlruns" \
+    --host 127.0.0.1 --port "$ML_PORT" --static-prefix /mlflow >"$OUT_DIR/mltrack-mlruns.log" 2>&1 &
+  PIDS+=($!)
+  wait_http "http://127.0.0.1:$ML_PORT/mlflow/health"
+  BASE_URL="http://127.0.0.1:$ML_PORT/mlflow/" SEED_JSON="$OUT_DIR/seed-mlruns.json" OUT_DIR="$OUT_DIR/screenshots" \
+    node --test --test-concurrency=1 --test-reporter=spec mlruns.test.mjs
+fi
 echo "screenshots: $OUT_DIR/screenshots"
