@@ -74,6 +74,9 @@ func (s *Store) MetricLogStat(ctx context.Context, runID, key string, at int64) 
 	if err != nil {
 		return tracking.MetricLogState{}, false, err
 	}
+	if !fi.Mode().IsRegular() {
+		return tracking.MetricLogState{}, false, nil // a folder of nested keys ("a" of "a/b"), not a metric
+	}
 	st := tracking.MetricLogState{Size: fi.Size(), ModTime: fi.ModTime().UnixNano()}
 	if at > 0 && at <= st.Size {
 		if st.Tail, err = readTail(f, at); err != nil {
@@ -109,6 +112,9 @@ func (s *Store) ScanMetricLog(ctx context.Context, runID, key string, from int64
 		return 0, nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return from, nil, err // a folder of nested keys: no points
+	}
 	if _, err := f.Seek(from, io.SeekStart); err != nil {
 		return 0, nil, err
 	}

@@ -213,6 +213,16 @@ func TestMetricLog(t *testing.T) {
 	if end3 != int64(len(data)) {
 		t.Fatalf("end %d, file of %d bytes", end3, len(data))
 	}
+	// A key that is a folder of nested keys ("n" of "n/x") has no log.
+	if err := s.LogBatch(ctx, id, []tracking.Metric{{Key: "n/x", Value: 1, Timestamp: 1, Step: 0}}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.MetricLogStat(ctx, id, "n", 0); ok || err != nil {
+		t.Fatalf("folder as a log: ok %v, err %v", ok, err)
+	}
+	if end, _, err := s.ScanMetricLog(ctx, id, "n", 0, func(tracking.StepPoint) error { t.Fatal("a point from a folder"); return nil }); err != nil || end != 0 {
+		t.Fatalf("folder scanned: end %d, err %v", end, err)
+	}
 	// A malformed line is an error, as GetMetricHistory reports it.
 	os.WriteFile(path, append(data, "15 x 9\n"...), 0o644)
 	if _, _, err := s.ScanMetricLog(ctx, id, "m", end3, func(tracking.StepPoint) error { return nil }); err == nil {
