@@ -9,11 +9,12 @@ import (
 // MetricLogReader is an optional Store capability of stores that keep each
 // run's history of a metric as an append-only log: MLflow's file store
 // writes one text file per run and metric, a line per point, and only ever
-// appends to it. The history cache follows such a history by its length
-// (docs/decisions/0007, sixth pass): a log of the length an entry was built
-// from holds the same points, and a longer one the same points followed by
-// those after the old end, whatever their steps. A store may implement both
-// this and LatestMetricReader; the latter then wins.
+// appends to it. The history cache follows such a history by the log's
+// size, time and last bytes (docs/decisions/0007, sixth pass): an untouched
+// log holds the points an entry was built from, and a longer one that still
+// has the same bytes where the entry stopped holds them followed by those
+// after, whatever their steps. A store may implement both this and
+// LatestMetricReader; the latter then wins.
 type MetricLogReader interface {
 	// MetricLogStat returns the size and modification time of runID's log
 	// of key, and the up to MetricLogTailBytes bytes that end at offset at
@@ -51,7 +52,7 @@ type logState struct {
 // addLogPoint adds p to a log entry's blocks, growing them to either side
 // and coarsening as needed; false when the steps no longer fit any block
 // width. e is not shared (a copy, or a new entry).
-func (c *historyCache) addLogPoint(e *cacheEntry, p StepPoint) bool {
+func addLogPoint(e *cacheEntry, p StepPoint) bool {
 	ls := e.log
 	switch {
 	case ls.count == 0:
@@ -86,10 +87,19 @@ func reshape(e *cacheEntry, lo, hi int64) bool {
 		}
 		d++
 	}
-	kMin := lo >> (e.shift + d)
-	if d == 0 && kMin == e.kMin {
-		e.first, e.last = lo, hi // the caller appends blocks as points need them
-		return true
+	kMin := min(lo>>(e.shift+d), e.kMin>>d) // the blocks keep covering what they did
+	if d == 0 {
+		if kMin == e.kMin {
+			e.first, e.last = lo, hi // the caller appends blocks as points need them
+			return true
+		}
+		// Growing to the left: leave room for as many blocks again, within
+		// the bound, so a history logged backwards is not copied at every
+		// block it crosses (a third of the time of 200,000 such appends).
+		room := int64(len(e.blocks))
+		if kMin > math.MinInt64+room {
+			kMin = max(kMin-room, (hi>>e.shift)-int64(e.maxBlocks)+1)
+		}
 	}
 	n := uint64(hi>>(e.shift+d)) - uint64(kMin) + 1
 	blocks := make([]extremes, 0, n)
@@ -137,7 +147,7 @@ func (s *Service) downsampleLog(ctx context.Context, lg MetricLogReader, runID s
 		*ne.log = *e.log
 		ne.blocks = append(make([]extremes, 0, cap(e.blocks)), e.blocks...) // appends may land in any block
 		end, tail, err := lg.ScanMetricLog(ctx, runID, q.key, e.log.end, func(p StepPoint) error {
-			if !c.addLogPoint(&ne, p) {
+			if !addLogPoint(&ne, p) {
 				return errLogEntryFull
 			}
 			return nil
@@ -198,7 +208,7 @@ func (s *Service) readLog(ctx context.Context, lg MetricLogReader, runID string,
 		maxBlocks: max(ownCacheBlocks, int(blocks)), first: first, last: last, verified: true,
 		stamp: stamp{math.MinInt64, math.MinInt64}, log: &logState{end: end, tail: tail, size: st.Size, mtime: st.ModTime}}
 	for _, p := range pts {
-		c.addLogPoint(e, p) // fits: sized for these steps
+		addLogPoint(e, p) // fits: sized for these steps
 	}
 	e.bytes = entryOverhead + int64(len(e.blocks))*blockBytes
 	c.finishBuild(b, e, q.fill)

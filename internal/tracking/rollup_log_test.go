@@ -286,3 +286,28 @@ func TestLogCacheWarmUp(t *testing.T) {
 		t.Fatalf("warm-up with a small budget %+v, %v", rep, err)
 	}
 }
+
+// A history logged backwards (each line a step below the last) grows its
+// entry to the left.
+func TestLogCacheBackwards(t *testing.T) {
+	l := newLogStore()
+	id := runID(1)
+	const n = 200_000
+	for s := int64(n); s > 0; s-- {
+		l.appendPoints(id, "loss", StepPoint{Step: s, Timestamp: n - s, Value: float64(s % 101)})
+	}
+	svc := NewService(l, ServiceOptions{})
+	checkLogDownsampled(t, svc, l, []string{id}, "loss", nil, nil, 1000)
+	// Appended backwards again: the entry grows to the left, far past its
+	// blocks, and stays exact.
+	var batch []StepPoint
+	for s := int64(0); s > -n; s-- {
+		batch = append(batch, StepPoint{Step: s, Timestamp: 2*n - s, Value: -float64(s % 37)})
+	}
+	l.appendPoints(id, "loss", batch...)
+	l.takeScanned()
+	checkLogDownsampled(t, svc, l, []string{id}, "loss", nil, nil, 1000)
+	if n := l.takeScanned(); n != len(batch) {
+		t.Fatalf("scanned %d points, want the %d appended", n, len(batch))
+	}
+}
