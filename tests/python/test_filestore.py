@@ -224,6 +224,60 @@ def test_history_file_order(served):
     assert got == want
 
 
+BAD_METRIC_KEYS = ["../../meta.yaml", "../params/lr", "m0/..", "/etc/passwd", "a\x00b"]
+
+
+@pytest.mark.parametrize("key", BAD_METRIC_KEYS, ids=["up-two", "sibling-folder", "dot-dot-end", "absolute", "nul"])
+def test_history_refuses_keys_that_are_other_paths(served, key):
+    """MLflow's file store refuses, on reads too, a metric name that would
+    resolve to another file: a metric key is a path below the run's folder.
+    Same status, code and message from both servers, never a file read."""
+    import requests
+
+    ids, servers = served["ids"], served["servers"]
+    got = {}
+    for name, s in servers.items():
+        answers = []
+        for path, params in [("metrics/get-history", {"run_id": ids["parent"], "metric_key": key}),
+                             ("metrics/get-history-bulk-interval", {"run_ids": ids["parent"], "metric_key": key,
+                                                                    "max_results": 10})]:
+            r = requests.get(f"{s.url}/ajax-api/2.0/mlflow/{path}", params=params, timeout=30)
+            body = r.json()
+            answers.append((path, r.status_code, body.get("error_code"), body.get("message")))
+        got[name] = answers
+    assert got["subject"] == got["oracle"]
+    assert all(status == 400 for _, status, _, _ in got["subject"]), got["subject"]
+    if subject_kind() == "mltrack":
+        # mltrack's own chart endpoint refuses it the same way.
+        r = requests.get(f"{servers['subject'].url}/ajax-api/2.0/mltrack/metrics/get-history-downsampled",
+                         params={"run_ids": ids["parent"], "metric_key": key, "max_points": 100}, timeout=30)
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE", r.text
+
+
+@pytest.mark.parametrize("key", ["../meta.yaml", "../../meta.yaml", "x/../../meta.yaml", "/tmp/x"],
+                         ids=["run-meta", "experiment-meta", "dot-dot-inside", "absolute"])
+def test_tag_delete_refuses_keys_that_are_other_paths(served, key):
+    """Deleting a tag whose key would name another file (a run's or an
+    experiment's meta.yaml) is refused as MLflow's file store refuses it, and
+    removes nothing on either server."""
+    import requests
+
+    ids, dirs, servers = served["ids"], served["dirs"], served["servers"]
+    got = {}
+    for name, s in servers.items():
+        answers = []
+        for path, body in [("runs/delete-tag", {"run_id": ids["parent"], "key": key}),
+                           ("experiments/delete-experiment-tag", {"experiment_id": ids["main"], "key": key})]:
+            r = requests.post(f"{s.url}/api/2.0/mlflow/{path}", json=body, timeout=30)
+            answers.append((path, r.status_code, r.json().get("error_code"), r.json().get("message")))
+        got[name] = answers
+    assert got["subject"] == got["oracle"]
+    assert all(status == 400 for _, status, _, _ in got["subject"]), got["subject"]
+    for name in servers:
+        assert (dirs[name] / ids["main"] / "meta.yaml").exists(), name
+        assert (dirs[name] / ids["main"] / ids["parent"] / "meta.yaml").exists(), name
+
+
 def writes(c: MlflowClient, ids: dict) -> None:
     """The same writes, with fixed times, on either server."""
     new = c.create_experiment("fs-new", tags={"k/x": "1"})
@@ -308,3 +362,4 @@ def test_writes_read_back_by_mlflow(served):
         views[name] = file_view(dirs[name], started)
     assert "fs-new" in views["oracle"]
     assert_same(views["oracle"], views["subject"])
+

@@ -355,6 +355,10 @@ func (s *Store) DeleteExperimentTag(ctx context.Context, id, key string) error {
 	if e.meta.LifecycleStage != tracking.LifecycleActive {
 		return errExperimentNotActive(e)
 	}
+	// As for run tags (DeleteTag): never a file outside the tags folder.
+	if err := tracking.ValidateKeyName(key, "key"); err != nil {
+		return err
+	}
 	path := filepath.Join(s.expDir(e), tagsDir, filepath.FromSlash(key))
 	if err := os.Remove(path); err != nil {
 		if os.IsNotExist(err) {

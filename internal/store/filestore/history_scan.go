@@ -32,22 +32,29 @@ var (
 )
 
 // metricPath is where runID's file of key lives; false for an unknown run.
-func (s *Store) metricPath(runID, key string) (string, bool) {
+// A key is a path below the run's metrics folder, so one that is not a
+// valid metric name (it would resolve elsewhere: "../meta.yaml", "/etc/x",
+// "a/..", or holds a character MLflow refuses) is refused as MLflow's file
+// store refuses it on reads, before any file is opened.
+func (s *Store) metricPath(runID, key string) (string, bool, error) {
+	if err := tracking.ValidateKeyName(key, "name"); err != nil {
+		return "", false, err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	r, ok := s.runs[runID]
 	if !ok {
-		return "", false
+		return "", false, nil
 	}
-	return filepath.Join(s.runDir(r), metricsDir, filepath.FromSlash(key)), true
+	return filepath.Join(s.runDir(r), metricsDir, filepath.FromSlash(key)), true, nil
 }
 
 // metricPoints reads one run's metric file; an unknown run or metric has no
 // points, as in GetMetricHistory.
 func (s *Store) metricPoints(runID, key string) ([]tracking.Metric, error) {
-	path, ok := s.metricPath(runID, key)
-	if !ok {
-		return nil, nil
+	path, ok, err := s.metricPath(runID, key)
+	if err != nil || !ok {
+		return nil, err
 	}
 	points, err := readMetricFile(path, key)
 	if os.IsNotExist(err) {
@@ -58,9 +65,9 @@ func (s *Store) metricPoints(runID, key string) ([]tracking.Metric, error) {
 
 // MetricLogStat implements tracking.MetricLogReader.
 func (s *Store) MetricLogStat(ctx context.Context, runID, key string, at int64) (tracking.MetricLogState, bool, error) {
-	path, ok := s.metricPath(runID, key)
-	if !ok {
-		return tracking.MetricLogState{}, false, nil
+	path, ok, err := s.metricPath(runID, key)
+	if err != nil || !ok {
+		return tracking.MetricLogState{}, false, err
 	}
 	f, err := os.Open(path)
 	if os.IsNotExist(err) {
@@ -100,7 +107,10 @@ func readTail(f *os.File, end int64) ([]byte, error) {
 // place, without a string or a tracking.Metric each (parseMetricBytes); a
 // line it cannot read is reported as GetMetricHistory reports it.
 func (s *Store) ScanMetricLog(ctx context.Context, runID, key string, from int64, fn func(tracking.StepPoint) error) (int64, []byte, error) {
-	path, ok := s.metricPath(runID, key)
+	path, ok, err := s.metricPath(runID, key)
+	if err != nil {
+		return 0, nil, err
+	}
 	if !ok {
 		return from, nil, nil
 	}

@@ -213,6 +213,19 @@ func TestMetricLog(t *testing.T) {
 	if end3 != int64(len(data)) {
 		t.Fatalf("end %d, file of %d bytes", end3, len(data))
 	}
+	// A key that would be another path is refused before any file is
+	// opened, as MLflow's file store refuses it on reads.
+	for _, bad := range []string{"../../meta.yaml", "../params/p", "m/..", "/etc/passwd", "a\x00b"} {
+		if _, _, err := s.MetricLogStat(ctx, id, bad, 0); tracking.Code(err) != tracking.ErrInvalidParameterValue {
+			t.Errorf("stat %q: %v", bad, err)
+		}
+		if _, _, err := s.ScanMetricLog(ctx, id, bad, 0, func(tracking.StepPoint) error { return nil }); tracking.Code(err) != tracking.ErrInvalidParameterValue {
+			t.Errorf("scan %q: %v", bad, err)
+		}
+		if _, err := s.GetMetricHistory(ctx, id, bad, 0, 0); tracking.Code(err) != tracking.ErrInvalidParameterValue {
+			t.Errorf("history %q: %v", bad, err)
+		}
+	}
 	// A key that is a folder of nested keys ("n" of "n/x") has no log.
 	if err := s.LogBatch(ctx, id, []tracking.Metric{{Key: "n/x", Value: 1, Timestamp: 1, Step: 0}}, nil, nil); err != nil {
 		t.Fatal(err)
@@ -267,5 +280,33 @@ func TestRecentMetricSeries(t *testing.T) {
 	}
 	if got, _ := s.RecentMetricSeries(ctx, 1000, 2); len(got) != 2 {
 		t.Fatalf("limit 2: %v", got)
+	}
+}
+
+// Deleting a run or experiment tag whose key would name another file
+// ("../meta.yaml") is refused before anything is removed.
+func TestDeleteTagRefusesOtherPaths(t *testing.T) {
+	ctx := context.Background()
+	s, root, exp := openWithExperiment(t, "d")
+	r, err := s.CreateRun(ctx, tracking.NewRun{ExperimentID: exp, StartTime: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := r.Info.RunID
+	for _, bad := range []string{"../meta.yaml", "../../meta.yaml", "x/../../meta.yaml", "/tmp/x", "a\x00b"} {
+		if err := s.DeleteTag(ctx, id, bad); tracking.Code(err) != tracking.ErrInvalidParameterValue {
+			t.Errorf("delete run tag %q: %v", bad, err)
+		}
+		if err := s.DeleteExperimentTag(ctx, exp, bad); tracking.Code(err) != tracking.ErrInvalidParameterValue {
+			t.Errorf("delete experiment tag %q: %v", bad, err)
+		}
+	}
+	for _, f := range []string{filepath.Join(root, exp, id, "meta.yaml"), filepath.Join(root, exp, "meta.yaml")} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	if _, err := s.GetRun(ctx, id); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -273,6 +273,9 @@ func writeKeyFiles(dir, sub string, kv []tracking.Tag) error {
 
 // DeleteLoggedModelTag implements tracking.LoggedModelStore.
 func (s *Store) DeleteLoggedModelTag(ctx context.Context, id, key string) error {
+	if err := tracking.ValidateKeyName(key, "key"); err != nil {
+		return err // before the model is looked up, as MLflow's file store does
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	dir, _, err := s.loadModel(id, false)

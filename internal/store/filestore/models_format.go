@@ -217,6 +217,9 @@ func readLoggedModel(dir string) (modelMeta, error) {
 // validates keys; this refuses anything that would leave the folder anyway,
 // since the key comes from a client.
 func keyPath(dir, sub, key string) (string, error) {
+	if err := tracking.ValidateKeyName(key, "key"); err != nil {
+		return "", err // MLflow's file store's answer (_validate_tag_name)
+	}
 	rel := filepath.FromSlash(key)
 	if key == "" || !filepath.IsLocal(rel) {
 		return "", tracking.InvalidParameter("Invalid key %q: it must be a relative path without '..'", key)

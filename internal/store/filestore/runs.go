@@ -361,6 +361,12 @@ func (s *Store) DeleteTag(ctx context.Context, runID, key string) error {
 	if r.meta.LifecycleStage != tracking.LifecycleActive {
 		return errRunNotActive(r)
 	}
+	// The key names a file below the run's tags folder: one that would
+	// resolve elsewhere ("../meta.yaml") is refused, as MLflow's file store
+	// refuses it, before anything is removed.
+	if err := tracking.ValidateKeyName(key, "key"); err != nil {
+		return err
+	}
 	if err := os.Remove(filepath.Join(s.runDir(r), tagsDir, filepath.FromSlash(key))); err != nil {
 		if os.IsNotExist(err) {
 			return tracking.NotFound("No tag with name: %s in run with id %s", key, runID)
@@ -376,18 +382,15 @@ func (s *Store) DeleteTag(ctx context.Context, runID, key string) error {
 // GetMetricHistory reads the metric's file; a metric never logged is an
 // empty history.
 func (s *Store) GetMetricHistory(ctx context.Context, runID, key string, offset, limit int) ([]tracking.Metric, error) {
-	s.mu.RLock()
-	r, ok := s.runs[runID]
-	var dir string
-	if ok {
-		dir = s.runDir(r)
+	path, ok, err := s.metricPath(runID, key)
+	if err != nil {
+		return nil, err
 	}
-	s.mu.RUnlock()
 	if !ok {
 		// The SQL store answers an unknown run with an empty history.
 		return []tracking.Metric{}, nil
 	}
-	points, err := readMetricFile(filepath.Join(dir, metricsDir, filepath.FromSlash(key)), key)
+	points, err := readMetricFile(path, key)
 	if err != nil {
 		if os.IsNotExist(err) {
 			return []tracking.Metric{}, nil
