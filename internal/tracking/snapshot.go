@@ -61,13 +61,14 @@ func (s *Service) HasHistoryCache() bool { return s.histCache != nil && s.logs =
 // atomically: into a temporary file in the same directory, synced, then
 // renamed over path, so a reader sees the old file or the whole new one.
 // backend names the store the entries describe (LoadHistoryCache compares
-// it). Without a cache it writes nothing and returns a zero report. It may
-// run while requests do: entries changed meanwhile are saved as they were
-// when copied, which is still valid, only older.
+// it). Without a cache snapshots can hold (HasHistoryCache) it writes
+// nothing and returns a zero report. It may run while requests do: entries
+// changed meanwhile are saved as they were when copied, which is still
+// valid, only older.
 func (s *Service) SaveHistoryCache(path, backend string) (SnapshotReport, error) {
 	start := time.Now()
 	c := s.histCache
-	if c == nil {
+	if !s.HasHistoryCache() {
 		return SnapshotReport{}, nil
 	}
 	entries, changes := c.copyEntries()
@@ -94,7 +95,7 @@ func (s *Service) SaveHistoryCache(path, backend string) (SnapshotReport, error)
 // reads and writes. log receives each outcome.
 func (s *Service) SaveHistoryCacheEvery(ctx context.Context, path, backend string, every time.Duration, log func(SnapshotReport, error)) {
 	c := s.histCache
-	if c == nil || every <= 0 {
+	if !s.HasHistoryCache() || every <= 0 {
 		return
 	}
 	t := time.NewTicker(every)
@@ -128,7 +129,7 @@ func (s *Service) SaveHistoryCacheEvery(ctx context.Context, path, backend strin
 func (s *Service) LoadHistoryCache(path, backend string) (SnapshotReport, error) {
 	start := time.Now()
 	c := s.histCache
-	if c == nil {
+	if !s.HasHistoryCache() {
 		return SnapshotReport{}, nil
 	}
 	f, err := os.Open(path)
@@ -155,9 +156,6 @@ func (c *historyCache) copyEntries() ([]cacheEntry, uint64) {
 	out := make([]cacheEntry, 0, c.lru.Len())
 	for el := c.lru.Front(); el != nil; el = el.Next() {
 		e := *el.Value.(*cacheEntry)
-		if e.log != nil {
-			continue // log entries are rebuilt from the log (no stamp to check a saved one by)
-		}
 		e.blocks = append([]extremes(nil), e.blocks...)
 		out = append(out, e)
 	}

@@ -26,3 +26,13 @@ export async function newPage(context, problems) {
   page.on('pageerror', (e) => problems.push('pageerror: ' + e.message));
   return page;
 }
+
+// openTestPage launches Chromium and opens the page the tests drive: the UI
+// polls every pollMs (so live-refresh tests need not wait the default 5 s),
+// and CSP violations and page errors land in problems.
+export async function openTestPage(problems, pollMs) {
+  const context = await launch();
+  const page = await newPage(context, problems);
+  await page.addInitScript((ms) => { window.__mltrack = { charts: {}, pollMs: ms }; }, pollMs);
+  return { context, page };
+}

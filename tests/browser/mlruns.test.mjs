@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { launch, newPage } from './browser.mjs';
+import { openTestPage } from './browser.mjs';
 
 const BASE = (process.env.BASE_URL ?? 'http://127.0.0.1:19013/mlflow/').replace(/\/?$/, '/');
 const seed = JSON.parse(readFileSync(process.env.SEED_JSON ?? 'test-results/seed-mlruns.json', 'utf8'));
@@ -18,9 +18,7 @@ let ctx;
 let page;
 const problems = [];
 before(async () => {
-  ctx = await launch();
-  page = await newPage(ctx, problems);
-  await page.addInitScript(() => { window.__mltrack = { charts: {}, pollMs: 500 }; });
+  ({ context: ctx, page } = await openTestPage(problems, 500));
 });
 after(async () => { await ctx?.close(); });
 

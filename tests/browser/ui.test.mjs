@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { launch, newPage } from './browser.mjs';
+import { openTestPage } from './browser.mjs';
 
 const BASE = (process.env.BASE_URL ?? 'http://127.0.0.1:19003/mlflow/').replace(/\/?$/, '/');
 const seed = JSON.parse(readFileSync(process.env.SEED_JSON ?? 'test-results/seed.json', 'utf8'));
@@ -20,10 +20,7 @@ let page;
 const problems = [];
 
 before(async () => {
-  ctx = await launch();
-  page = await newPage(ctx, problems);
-  // Fast polling so the live-refresh test does not wait the default 5 s.
-  await page.addInitScript(() => { window.__mltrack = { charts: {}, pollMs: 700 }; });
+  ({ context: ctx, page } = await openTestPage(problems, 700));
 });
 after(async () => { await ctx?.close(); });
 

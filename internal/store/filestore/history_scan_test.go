@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/mltrack/mltrack/internal/store/storetest"
 	"github.com/mltrack/mltrack/internal/tracking"
 )
 
@@ -117,37 +118,7 @@ func TestHistoryDownsampleMatchesWholeReads(t *testing.T) {
 			lo, hi = min(a, b), max(a, b)
 			start, end = &lo, &hi
 		}
-		got, err := svc.GetMetricHistoryDownsampled(ctx, ids, "m", start, end, maxPoints)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var want []tracking.Metric
-		for _, id := range ids {
-			hist, err := s.GetMetricHistory(ctx, id, "m", 0, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var in []tracking.Metric
-			for _, m := range hist {
-				if m.Step >= lo && m.Step <= hi {
-					in = append(in, m)
-				}
-			}
-			for _, m := range tracking.Downsample(in, maxPoints) {
-				m.RunID = id
-				want = append(want, m)
-			}
-		}
-		if len(got) != len(want) {
-			t.Fatalf("trial %d: %d points, want %d", trial, len(got), len(want))
-		}
-		for i := range got {
-			g, w := got[i], want[i]
-			same := g.Value == w.Value || (math.IsNaN(g.Value) && math.IsNaN(w.Value))
-			if !same || math.Signbit(g.Value) != math.Signbit(w.Value) || g.Step != w.Step || g.Timestamp != w.Timestamp || g.RunID != w.RunID {
-				t.Fatalf("trial %d: point %d = %+v, want %+v", trial, i, g, w)
-			}
-		}
+		storetest.CheckDownsampled(t, svc, s, ids, "m", start, end, maxPoints)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/mltrack/mltrack/internal/store/storetest"
 	"github.com/mltrack/mltrack/internal/tracking"
 )
 
@@ -34,51 +35,9 @@ func openHistoryPairs(t *testing.T) map[string]func(t *testing.T) (*Store, *Stor
 	}
 }
 
-// wholeReadEnvelope is the reference: every point through GetMetricHistory,
-// filtered to the range, reduced by tracking.Downsample.
-func wholeReadEnvelope(t *testing.T, s *Store, runIDs []string, key string, lo, hi int64, maxPoints int) []tracking.Metric {
-	t.Helper()
-	var out []tracking.Metric
-	for _, id := range runIDs {
-		hist, err := s.GetMetricHistory(context.Background(), id, key, 0, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var in []tracking.Metric
-		for _, m := range hist {
-			if m.Step >= lo && m.Step <= hi {
-				in = append(in, m)
-			}
-		}
-		for _, m := range tracking.Downsample(in, maxPoints) {
-			m.RunID = id
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 func checkHistory(t *testing.T, svc *tracking.Service, s *Store, runIDs []string, key string, start, end *int64, maxPoints int) {
 	t.Helper()
-	got, err := svc.GetMetricHistoryDownsampled(context.Background(), runIDs, key, start, end, maxPoints)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
-	if start != nil {
-		lo, hi = *start, *end
-	}
-	want := wholeReadEnvelope(t, s, runIDs, key, lo, hi, maxPoints)
-	if len(got) != len(want) {
-		t.Fatalf("range %d..%d max %d: %d points, want %d", lo, hi, maxPoints, len(got), len(want))
-	}
-	for i := range got {
-		g, w := got[i], want[i]
-		same := g.Value == w.Value || (math.IsNaN(g.Value) && math.IsNaN(w.Value))
-		if !same || math.Signbit(g.Value) != math.Signbit(w.Value) || g.Step != w.Step || g.Timestamp != w.Timestamp || g.RunID != w.RunID || g.Key != w.Key {
-			t.Fatalf("range %d..%d max %d: point %d = %+v, want %+v", lo, hi, maxPoints, i, g, w)
-		}
-	}
+	storetest.CheckDownsampled(t, svc, s, runIDs, key, start, end, maxPoints)
 }
 
 // randomPoints makes n points with duplicate, sparse and negative steps,
